@@ -1,0 +1,135 @@
+/*
+ * sipu_kernels.h - the one public C ABI of the SIPU device.
+ *
+ * Everything the Java side (ops-sipu, through jextract bindings in ffm-bindings) calls is declared
+ * here. A real SIPU SDK can replace libsipu_kernels behind this header: device memory is only ever
+ * obtained from sipu_malloc and moved with sipu_memcpy, kernels only see sipu_tensor descriptors.
+ *
+ * Conventions
+ * - Every kernel returns sipu_status: SIPU_OK, or an error code with a message readable through
+ *   sipu_last_error() on the same thread. A kernel that fails writes nothing to its outputs
+ *   (index-like inputs are validated in a pre-pass before the first store).
+ * - Tensor descriptors carry sizes and strides in elements (strides may be 0 or overlap for inputs).
+ *   data points at the tensor's first element (storage base + offset * itemsize).
+ * - Broadcasting is resolved by the caller: an input descriptor already has the output's ndim and
+ *   sizes, with stride 0 on broadcast dimensions.
+ * - Floating point math of f16/bf16/f8 tensors is done in fp32 and rounded once to nearest even.
+ */
+#ifndef SIPU_KERNELS_H
+#define SIPU_KERNELS_H
+
+#include <stdint.h>
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SIPU_MAX_DIMS 16
+
+/* Element types; the numbering is shared with dev.sipu.api.DType.code(). */
+typedef enum {
+    SIPU_F64 = 0,
+    SIPU_F32 = 1,
+    SIPU_F16 = 2,
+    SIPU_BF16 = 3,
+    SIPU_F8E4M3FN = 4,
+    SIPU_F8E5M2 = 5,
+    SIPU_I64 = 6,
+    SIPU_I32 = 7,
+    SIPU_I16 = 8,
+    SIPU_I8 = 9,
+    SIPU_U8 = 10,
+    SIPU_BOOL = 11
+} sipu_dtype;
+
+typedef enum {
+    SIPU_OK = 0,
+    SIPU_ERR_INVALID_ARGUMENT = 1,
+    SIPU_ERR_INDEX_OUT_OF_RANGE = 2,
+    SIPU_ERR_UNSUPPORTED_DTYPE = 3,
+    SIPU_ERR_OUT_OF_MEMORY = 4,
+    SIPU_ERR_INTERNAL = 5
+} sipu_status_code;
+
+typedef int32_t sipu_status;
+
+typedef struct {
+    void *data;
+    int64_t sizes[SIPU_MAX_DIMS];
+    int64_t strides[SIPU_MAX_DIMS];
+    int32_t ndim;
+    int32_t dtype;
+} sipu_tensor;
+
+/* SIMD paths, chosen once at load time from cpuid (SIPU_SIMD=scalar|avx2|avx512 forces a lower one). */
+typedef enum {
+    SIPU_SIMD_SCALAR = 0,
+    SIPU_SIMD_AVX2 = 1,
+    SIPU_SIMD_AVX512 = 2,
+    SIPU_SIMD_AVX512_BF16 = 3
+} sipu_simd_level;
+
+/* ---- runtime ---------------------------------------------------------------------------- */
+int32_t sipu_simd(void);
+const char *sipu_simd_name(void);
+void sipu_set_num_threads(int32_t n);
+int32_t sipu_get_num_threads(void);
+const char *sipu_last_error(void);
+const char *sipu_version(void);
+
+/* ---- device memory ---------------------------------------------------------------------- */
+/* 64-byte aligned device allocation; NULL (with sipu_last_error set) when it cannot be had. */
+void *sipu_malloc(int64_t bytes);
+void sipu_free(void *ptr);
+/* Host <-> device and device <-> device byte copies (non-overlapping). */
+sipu_status sipu_memcpy_h2d(void *dst_device, const void *src_host, int64_t bytes);
+sipu_status sipu_memcpy_d2h(void *dst_host, const void *src_device, int64_t bytes);
+sipu_status sipu_memcpy_d2d(void *dst_device, const void *src_device, int64_t bytes);
+
+/* ---- elementwise ------------------------------------------------------------------------ */
+/* out[i] = value, converted to out's dtype (ints from ivalue, floats from fvalue, bool = fvalue != 0). */
+sipu_status sipu_fill(const sipu_tensor *out, double fvalue, int64_t ivalue);
+/* out[i] = start + i * step over the flat (contiguous) out; integer dtypes use istart/istep. */
+sipu_status sipu_arange(const sipu_tensor *out, double start, double step, int64_t istart, int64_t istep);
+/* dst[i] = cast(src[i]) with PyTorch's conversion rules; src already broadcast to dst's sizes. */
+sipu_status sipu_copy(const sipu_tensor *dst, const sipu_tensor *src);
+
+typedef enum {
+    SIPU_BINARY_ADD = 0,   /* a + alpha * b */
+    SIPU_BINARY_SUB = 1,   /* a - alpha * b */
+    SIPU_BINARY_MUL = 2,
+    SIPU_BINARY_DIV = 3    /* true division */
+} sipu_binary_op;
+
+/* out = a (op) b computed in out's dtype (fp32 for 16/8-bit floats); b == NULL uses bscalar. */
+sipu_status sipu_binary(int32_t op, const sipu_tensor *out, const sipu_tensor *a,
+                        const sipu_tensor *b, double bscalar, double alpha);
+
+typedef enum {
+    SIPU_UNARY_NEG = 0,
+    SIPU_UNARY_SIGMOID = 1,
+    SIPU_UNARY_SILU = 2
+} sipu_unary_op;
+
+sipu_status sipu_unary(int32_t op, const sipu_tensor *out, const sipu_tensor *in);
+
+/* ---- matmul ----------------------------------------------------------------------------- */
+/* out[b] = a[b] @ b[b] (+ bias broadcast over rows when bias != NULL). a [B?, M, K], b [B?, K, N],
+ * out [B?, M, N] (ndim 2 or 3, any strides); same dtype for a, b, out, bias. fp32 accumulation for
+ * floating types, int64 for integer types. */
+sipu_status sipu_matmul(const sipu_tensor *out, const sipu_tensor *a, const sipu_tensor *b,
+                        const sipu_tensor *bias);
+
+/* ---- LLM fused ops ---------------------------------------------------------------------- */
+/* vLLM _C::rms_norm: input [..., H] (last dim contiguous), weight [H], out contiguous. */
+sipu_status sipu_rms_norm(const sipu_tensor *out, const sipu_tensor *input, const sipu_tensor *weight,
+                          double epsilon);
+/* vLLM _C::silu_and_mul: input [..., 2d] -> out [..., d]. */
+sipu_status sipu_silu_and_mul(const sipu_tensor *out, const sipu_tensor *input);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SIPU_KERNELS_H */
