@@ -7,18 +7,18 @@ import java.util.Locale;
  * ({@code sipu_dtype} in kernels-c) uses for the same type.
  */
 public enum DType {
-    FLOAT64(0, 8, "float64", "F64", Category.FLOAT),
-    FLOAT32(1, 4, "float32", "F32", Category.FLOAT),
-    FLOAT16(2, 2, "float16", "F16", Category.FLOAT),
-    BFLOAT16(3, 2, "bfloat16", "BF16", Category.FLOAT),
-    FLOAT8_E4M3FN(4, 1, "float8_e4m3fn", "F8_E4M3", Category.FLOAT),
-    FLOAT8_E5M2(5, 1, "float8_e5m2", "F8_E5M2", Category.FLOAT),
-    INT64(6, 8, "int64", "I64", Category.INTEGRAL),
-    INT32(7, 4, "int32", "I32", Category.INTEGRAL),
-    INT16(8, 2, "int16", "I16", Category.INTEGRAL),
-    INT8(9, 1, "int8", "I8", Category.INTEGRAL),
-    UINT8(10, 1, "uint8", "U8", Category.INTEGRAL),
-    BOOL(11, 1, "bool", "BOOL", Category.BOOL);
+    FLOAT64(0, 8, "float64", "F64", Category.FLOAT, 7),
+    FLOAT32(1, 4, "float32", "F32", Category.FLOAT, 6),
+    FLOAT16(2, 2, "float16", "F16", Category.FLOAT, 5),
+    BFLOAT16(3, 2, "bfloat16", "BF16", Category.FLOAT, 15),
+    FLOAT8_E4M3FN(4, 1, "float8_e4m3fn", "F8_E4M3", Category.FLOAT, 24),
+    FLOAT8_E5M2(5, 1, "float8_e5m2", "F8_E5M2", Category.FLOAT, 23),
+    INT64(6, 8, "int64", "I64", Category.INTEGRAL, 4),
+    INT32(7, 4, "int32", "I32", Category.INTEGRAL, 3),
+    INT16(8, 2, "int16", "I16", Category.INTEGRAL, 2),
+    INT8(9, 1, "int8", "I8", Category.INTEGRAL, 1),
+    UINT8(10, 1, "uint8", "U8", Category.INTEGRAL, 0),
+    BOOL(11, 1, "bool", "BOOL", Category.BOOL, 11);
 
     /** Type-promotion categories, lowest first. */
     public enum Category { BOOL, INTEGRAL, FLOAT }
@@ -30,14 +30,19 @@ public enum DType {
     private final String torchName;
     private final String safetensorsName;
     private final Category category;
+    private final int scalarTypeIndex;
 
-    DType(int code, int itemSize, String torchName, String safetensorsName, Category category) {
+    DType(int code, int itemSize, String torchName, String safetensorsName, Category category, int scalarTypeIndex) {
         this.code = code;
         this.itemSize = itemSize;
         this.torchName = torchName;
         this.safetensorsName = safetensorsName;
         this.category = category;
+        this.scalarTypeIndex = scalarTypeIndex;
     }
+
+    /** The number of this type in PyTorch's c10::ScalarType enum (what a ScalarType is as an int). */
+    public int scalarTypeIndex() { return scalarTypeIndex; }
 
     public int code() { return code; }
     public int itemSize() { return itemSize; }

@@ -45,6 +45,13 @@ public final class Tensor implements AutoCloseable {
         return adopt(storage, dtype, sizes, Shapes.contiguousStrides(sizes), 0);
     }
 
+    /** A new tensor over {@code storage} that holds its own reference to it (the caller keeps theirs). */
+    public static Tensor viewOf(Storage storage, DType dtype, long[] sizes, long[] strides, long offset) {
+        checkFits(storage, dtype, sizes, strides, offset);
+        storage.retain();
+        return new Tensor(storage, dtype, sizes.clone(), strides.clone(), offset);
+    }
+
     /** A new view of this tensor's storage (the view holds its own reference). */
     public Tensor asStrided(long[] sizes, long[] strides, long offset) {
         checkFits(storage, dtype, sizes, strides, offset);

@@ -1,0 +1,59 @@
+package dev.sipu.dispatch.meta;
+
+import dev.sipu.api.Tensor;
+import dev.sipu.dispatch.Call;
+
+import java.util.Arrays;
+
+/** Checks of vLLM's norm and gated-activation ops (SEMANTICS.md §1-3), shared by every device. */
+public final class NormMeta {
+    private NormMeta() {}
+
+    private static boolean floatType(Tensor t) {
+        return switch (t.dtype()) {
+            case FLOAT32, FLOAT16, BFLOAT16 -> true;
+            default -> false;
+        };
+    }
+
+    /** rms_norm(result, input [..., H], weight [H], eps): returns H. */
+    public static long rmsNorm(Call c, int out, int input, int weight) {
+        Tensor o = c.tensor(out), x = c.tensor(input), w = c.tensor(weight);
+        if (x.dim() == 0) throw c.error(input, "must have at least one dimension");
+        if (!floatType(x)) throw c.error(input, "dtype " + x.dtype() + " is not supported (float32, float16, bfloat16)");
+        long h = x.size(-1);
+        if (x.stride(-1) != 1 && h > 1) throw c.error(input, "last dimension must be contiguous");
+        if (w.dim() != 1 || w.size(0) != h) {
+            throw c.error(weight, "expected shape [" + h + "], got " + Arrays.toString(w.sizes()));
+        }
+        if (w.dtype() != x.dtype()) throw c.error(weight, "dtype " + w.dtype() + " differs from input's " + x.dtype());
+        sameShape(c, out, o, x);
+        if (!o.isContiguous()) throw c.error(out, "must be contiguous");
+        return h;
+    }
+
+    /** silu_and_mul(result [..., d], input [..., 2d]): returns d. */
+    public static long siluAndMul(Call c, int out, int input) {
+        Tensor o = c.tensor(out), x = c.tensor(input);
+        if (x.dim() == 0) throw c.error(input, "must have at least one dimension");
+        if (!floatType(x)) throw c.error(input, "dtype " + x.dtype() + " is not supported (float32, float16, bfloat16)");
+        long twoD = x.size(-1);
+        if (twoD % 2 != 0) throw c.error(input, "last dimension must be even, got " + twoD);
+        long[] expect = x.sizes();
+        expect[expect.length - 1] = twoD / 2;
+        if (!Arrays.equals(o.sizes(), expect)) {
+            throw c.error(out, "expected shape " + Arrays.toString(expect) + ", got " + Arrays.toString(o.sizes()));
+        }
+        if (o.dtype() != x.dtype()) throw c.error(out, "dtype " + o.dtype() + " differs from input's " + x.dtype());
+        if (!o.isContiguous()) throw c.error(out, "must be contiguous");
+        if (!x.isContiguous()) throw c.error(input, "must be contiguous");
+        return twoD / 2;
+    }
+
+    static void sameShape(Call c, int out, Tensor o, Tensor x) {
+        if (!Arrays.equals(o.sizes(), x.sizes())) {
+            throw c.error(out, "expected shape " + Arrays.toString(x.sizes()) + ", got " + Arrays.toString(o.sizes()));
+        }
+        if (o.dtype() != x.dtype()) throw c.error(out, "dtype " + o.dtype() + " differs from input's " + x.dtype());
+    }
+}

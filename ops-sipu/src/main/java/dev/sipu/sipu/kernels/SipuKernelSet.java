@@ -1,0 +1,15 @@
+package dev.sipu.sipu.kernels;
+
+import dev.sipu.dispatch.spi.Registrar;
+
+/** Every SIPU kernel family, registered under {@link dev.sipu.dispatch.DispatchKey#SIPU}. */
+public final class SipuKernelSet {
+    private SipuKernelSet() {}
+
+    public static void register(Registrar r) {
+        FactoryKernels.register(r);
+        ElementwiseKernels.register(r);
+        MatmulKernels.register(r);
+        LlmKernels.register(r);
+    }
+}
