@@ -1,0 +1,128 @@
+/*
+ * sipu_matmul: out[b] = a[b] @ b[b] (+ bias) for 2-D or batched 3-D operands of any strides.
+ * Floating types are widened to fp32 while packing (B into NR-wide panels streamed by the tile
+ * kernel), accumulated in fp32 and rounded once on store; float64 accumulates in double and
+ * integers in int64.
+ */
+#include "convert.h"
+#include "internal.h"
+
+#include <stdlib.h>
+
+typedef struct {
+    int64_t m, n, k;
+    const char *a, *b;
+    char *o;
+    const char *bias;
+    int64_t sa0, sa1, sb0, sb1, so0, so1, sbias; /* element strides */
+    int32_t ta, tb, to, tbias;
+} mat;
+
+static sipu_status gemm_float(const mat *x) {
+    const int64_t M = x->m, N = x->n, K = x->k, NR = SIPU_GEMM_NR, MR = SIPU_GEMM_MR;
+    const int64_t panels = (N + NR - 1) / NR;
+    const int ia = sipu_itemsize(x->ta), ib = sipu_itemsize(x->tb), io = sipu_itemsize(x->to);
+    float *ap = malloc((size_t) (M * K + 1) * sizeof(float));
+    float *bp = malloc((size_t) (panels * K * NR + 1) * sizeof(float));
+    if (!ap || !bp) {
+        free(ap);
+        free(bp);
+        return sipu_fail(SIPU_ERR_OUT_OF_MEMORY, "sipu_matmul: no memory to pack a [%lld, %lld] x [%lld, %lld] product",
+                         (long long) M, (long long) K, (long long) K, (long long) N);
+    }
+    int threads = sipu_threads();
+    #pragma omp parallel num_threads(threads) if (M * N * K > 100000)
+    {
+        #pragma omp for schedule(static)
+        for (int64_t i = 0; i < M; i++)
+            for (int64_t p = 0; p < K; p++) ap[i * K + p] = load_f32(x->a + (i * x->sa0 + p * x->sa1) * ia, x->ta);
+        #pragma omp for schedule(static)
+        for (int64_t jp = 0; jp < panels; jp++)
+            for (int64_t p = 0; p < K; p++)
+                for (int64_t j = 0; j < NR; j++) {
+                    int64_t col = jp * NR + j;
+                    bp[(jp * K + p) * NR + j] = col < N ? load_f32(x->b + (p * x->sb0 + col * x->sb1) * ib, x->tb) : 0.0f;
+                }
+        const sipu_vtable *vt = sipu_vt();
+        const int64_t mtiles = (M + MR - 1) / MR;
+        #pragma omp for collapse(2) schedule(static)
+        for (int64_t it = 0; it < mtiles; it++)
+            for (int64_t jp = 0; jp < panels; jp++) {
+                float c[SIPU_GEMM_MR * SIPU_GEMM_NR];
+                int mr = (int) (M - it * MR < MR ? M - it * MR : MR);
+                int nr = (int) (N - jp * NR < NR ? N - jp * NR : NR);
+                vt->gemm_tile(K, ap + it * MR * K, K, bp + jp * K * NR, c, NR, mr, nr);
+                for (int r = 0; r < mr; r++)
+                    for (int j = 0; j < nr; j++) {
+                        int64_t i = it * MR + r, col = jp * NR + j;
+                        float v = c[r * NR + j];
+                        if (x->bias) v += load_f32(x->bias + col * x->sbias * sipu_itemsize(x->tbias), x->tbias);
+                        store_f32(x->o + (i * x->so0 + col * x->so1) * io, x->to, v);
+                    }
+            }
+    }
+    free(ap);
+    free(bp);
+    return SIPU_OK;
+}
+
+static void gemm_exact(const mat *x) {
+    const int ia = sipu_itemsize(x->ta), ib = sipu_itemsize(x->tb), io = sipu_itemsize(x->to);
+    #pragma omp parallel for num_threads(sipu_threads()) if (x->m * x->n * x->k > 100000)
+    for (int64_t i = 0; i < x->m; i++)
+        for (int64_t j = 0; j < x->n; j++) {
+            const char *pa = x->a + i * x->sa0 * ia, *pb = x->b + j * x->sb1 * ib;
+            char *po = x->o + (i * x->so0 + j * x->so1) * io;
+            if (x->to == SIPU_F64) {
+                double s = x->bias ? load_f64(x->bias + j * x->sbias * sipu_itemsize(x->tbias), x->tbias) : 0;
+                for (int64_t p = 0; p < x->k; p++) s += load_f64(pa + p * x->sa1 * ia, x->ta) * load_f64(pb + p * x->sb0 * ib, x->tb);
+                store_f64(po, x->to, s);
+            } else {
+                uint64_t s = x->bias ? (uint64_t) load_i64(x->bias + j * x->sbias * sipu_itemsize(x->tbias), x->tbias) : 0;
+                for (int64_t p = 0; p < x->k; p++)
+                    s += (uint64_t) load_i64(pa + p * x->sa1 * ia, x->ta) * (uint64_t) load_i64(pb + p * x->sb0 * ib, x->tb);
+                store_i64(po, x->to, (int64_t) s);
+            }
+        }
+}
+
+SIPU_API sipu_status sipu_matmul(const sipu_tensor *out, const sipu_tensor *a, const sipu_tensor *b, const sipu_tensor *bias) {
+    sipu_status st;
+    if ((st = sipu_check(out, "sipu_matmul", "out")) || (st = sipu_check(a, "sipu_matmul", "a")) || (st = sipu_check(b, "sipu_matmul", "b")))
+        return st;
+    if (bias && (st = sipu_check(bias, "sipu_matmul", "bias"))) return st;
+    int nd = a->ndim;
+    if ((nd != 2 && nd != 3) || b->ndim != nd || out->ndim != nd)
+        return sipu_fail(SIPU_ERR_INVALID_ARGUMENT, "sipu_matmul: a, b and out must all be 2-D or 3-D (got %d, %d, %d)", a->ndim, b->ndim, out->ndim);
+    int d0 = nd - 2;
+    int64_t batch = nd == 3 ? a->sizes[0] : 1;
+    int64_t M = a->sizes[d0], K = a->sizes[d0 + 1], N = b->sizes[d0 + 1];
+    if (b->sizes[d0] != K)
+        return sipu_fail(SIPU_ERR_INVALID_ARGUMENT, "sipu_matmul: a and b inner dimensions differ (%lld vs %lld)", (long long) K, (long long) b->sizes[d0]);
+    if ((nd == 3 && (b->sizes[0] != batch || out->sizes[0] != batch)) || out->sizes[d0] != M || out->sizes[d0 + 1] != N)
+        return sipu_fail(SIPU_ERR_INVALID_ARGUMENT, "sipu_matmul: out has the wrong shape for [%lld, %lld] x [%lld, %lld]",
+                         (long long) M, (long long) K, (long long) K, (long long) N);
+    if (a->dtype != b->dtype || out->dtype != a->dtype)
+        return sipu_fail(SIPU_ERR_UNSUPPORTED_DTYPE, "sipu_matmul: dtypes differ (a %s, b %s, out %s)",
+                         sipu_dtype_name(a->dtype), sipu_dtype_name(b->dtype), sipu_dtype_name(out->dtype));
+    if (a->dtype == SIPU_BOOL || a->dtype == SIPU_F8E4M3FN || a->dtype == SIPU_F8E5M2)
+        return sipu_fail(SIPU_ERR_UNSUPPORTED_DTYPE, "sipu_matmul: %s is not supported", sipu_dtype_name(a->dtype));
+    if (bias && (bias->ndim != 1 || bias->sizes[0] != N))
+        return sipu_fail(SIPU_ERR_INVALID_ARGUMENT, "sipu_matmul: bias must be [%lld]", (long long) N);
+    if (M == 0 || N == 0) return SIPU_OK;
+    for (int64_t bi = 0; bi < batch; bi++) {
+        mat x = {M, N, K,
+                 (const char *) a->data + (nd == 3 ? bi * a->strides[0] * sipu_itemsize(a->dtype) : 0),
+                 (const char *) b->data + (nd == 3 ? bi * b->strides[0] * sipu_itemsize(b->dtype) : 0),
+                 (char *) out->data + (nd == 3 ? bi * out->strides[0] * sipu_itemsize(out->dtype) : 0),
+                 bias ? bias->data : NULL,
+                 a->strides[d0], a->strides[d0 + 1], b->strides[d0], b->strides[d0 + 1], out->strides[d0], out->strides[d0 + 1],
+                 bias ? bias->strides[0] : 0, a->dtype, b->dtype, out->dtype, bias ? bias->dtype : SIPU_F32};
+        if (a->dtype == SIPU_F32 || a->dtype == SIPU_F16 || a->dtype == SIPU_BF16) {
+            if ((st = gemm_float(&x))) return st;
+        } else {
+            gemm_exact(&x);
+        }
+    }
+    return SIPU_OK;
+}

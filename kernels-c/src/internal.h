@@ -1,0 +1,51 @@
+/* Shared internals of libsipu_kernels: errors, descriptor checks, the ISA dispatch table. */
+#ifndef SIPU_INTERNAL_H
+#define SIPU_INTERNAL_H
+
+#include "sipu_kernels.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+
+#define SIPU_API __attribute__((visibility("default")))
+
+/* Records a message for sipu_last_error() on this thread and returns the code. */
+sipu_status sipu_fail(sipu_status code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+int sipu_threads(void);
+
+/* Element size of a dtype code, 0 for an invalid code. */
+int sipu_itemsize(int32_t dtype);
+const char *sipu_dtype_name(int32_t dtype);
+static inline bool sipu_is_float(int32_t d) { return d >= SIPU_F64 && d <= SIPU_F8E5M2; }
+static inline bool sipu_is_int(int32_t d) { return d >= SIPU_I64 && d <= SIPU_U8; }
+
+/* numel of a descriptor (checked by sipu_check). */
+int64_t sipu_numel(const sipu_tensor *t);
+
+/*
+ * Validates a descriptor before any memory is touched: not NULL, ndim in range, sizes >= 0, numel
+ * without overflow, a known dtype, data present unless empty. fn/arg name the failing call.
+ */
+sipu_status sipu_check(const sipu_tensor *t, const char *fn, const char *arg);
+/* Same ndim and sizes as `ref`. */
+sipu_status sipu_check_same_shape(const sipu_tensor *t, const sipu_tensor *ref, const char *fn, const char *arg);
+
+/* Vectorized inner loops, one implementation per ISA (vec_impl.inc compiled with each ISA's flags). */
+typedef struct {
+    const char *name;
+    void (*binary_f32)(int op, int64_t n, const float *a, const float *b, float *out, float alpha);
+    void (*unary_f32)(int op, int64_t n, const float *a, float *out);
+    /* C[MR x NR] (+)= A[MR x K] * Bpanel[K x NR], see gemm.c */
+    void (*gemm_tile)(int64_t k, const float *a, int64_t lda, const float *bp, float *c, int64_t ldc, int mr, int nr);
+    float (*sum_squares_f32)(int64_t n, const float *x);
+} sipu_vtable;
+
+extern const sipu_vtable sipu_vt_scalar, sipu_vt_avx2, sipu_vt_avx512;
+const sipu_vtable *sipu_vt(void);
+
+#define SIPU_GEMM_MR 4
+#define SIPU_GEMM_NR 32
+
+#endif

@@ -1,0 +1,34 @@
+/* Device memory. Here it is host memory; a real SIPU SDK replaces these five functions. */
+#include "internal.h"
+
+#include <stdlib.h>
+
+#define SIPU_ALIGN 64
+/* Refuse sizes no allocator could serve instead of letting them wrap. */
+#define SIPU_MAX_ALLOC ((int64_t) 1 << 46)
+
+SIPU_API void *sipu_malloc(int64_t bytes) {
+    if (bytes < 0 || bytes > SIPU_MAX_ALLOC) {
+        sipu_fail(SIPU_ERR_OUT_OF_MEMORY, "sipu_malloc: cannot allocate %lld bytes", (long long) bytes);
+        return NULL;
+    }
+    size_t size = (size_t) ((bytes + SIPU_ALIGN - 1) / SIPU_ALIGN * SIPU_ALIGN);
+    if (size == 0) size = SIPU_ALIGN;
+    void *p = aligned_alloc(SIPU_ALIGN, size);
+    if (!p) sipu_fail(SIPU_ERR_OUT_OF_MEMORY, "sipu_malloc: out of device memory (%lld bytes)", (long long) bytes);
+    return p;
+}
+
+SIPU_API void sipu_free(void *ptr) { free(ptr); }
+
+static sipu_status copy(const char *fn, void *dst, const void *src, int64_t bytes) {
+    if (bytes < 0) return sipu_fail(SIPU_ERR_INVALID_ARGUMENT, "%s: negative size %lld", fn, (long long) bytes);
+    if (bytes == 0) return SIPU_OK;
+    if (!dst || !src) return sipu_fail(SIPU_ERR_INVALID_ARGUMENT, "%s: NULL pointer", fn);
+    memcpy(dst, src, (size_t) bytes);
+    return SIPU_OK;
+}
+
+SIPU_API sipu_status sipu_memcpy_h2d(void *dst, const void *src, int64_t bytes) { return copy("sipu_memcpy_h2d", dst, src, bytes); }
+SIPU_API sipu_status sipu_memcpy_d2h(void *dst, const void *src, int64_t bytes) { return copy("sipu_memcpy_d2h", dst, src, bytes); }
+SIPU_API sipu_status sipu_memcpy_d2d(void *dst, const void *src, int64_t bytes) { return copy("sipu_memcpy_d2d", dst, src, bytes); }

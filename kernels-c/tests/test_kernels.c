@@ -1,0 +1,166 @@
+/*
+ * Kernel tests against plain references: conversions bit-exact on every code, the ops on contiguous,
+ * strided, broadcast (stride 0), 0-dim and empty tensors and on sizes that cross vector widths and
+ * thread chunks. CTest runs this once per SIMD level (SIPU_SIMD).
+ */
+#include "convert.h"
+#include "sipu_kernels.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int failures;
+#define CHECK(cond, ...) do { if (!(cond)) { failures++; fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
+    fprintf(stderr, __VA_ARGS__); fputc('\n', stderr); } } while (0)
+
+static sipu_tensor desc(void *data, int32_t dtype, int ndim, const int64_t *sizes, const int64_t *strides) {
+    sipu_tensor t;
+    memset(&t, 0, sizeof t);
+    t.data = data;
+    t.dtype = dtype;
+    t.ndim = ndim;
+    for (int i = 0; i < ndim; i++) {
+        t.sizes[i] = sizes[i];
+        t.strides[i] = strides[i];
+    }
+    return t;
+}
+
+static void test_conversions(void) {
+    for (int b = 0; b < 65536; b++) {
+        float f = bf16_to_f32((uint16_t) b);
+        if (!isnan(f)) CHECK(f32_to_bf16(f) == b, "bf16 0x%04x", b);
+        float h = f16_to_f32((uint16_t) b);
+        if (!isnan(h)) CHECK(f32_to_f16(h) == b, "f16 0x%04x", b);
+    }
+    for (int b = 0; b < 256; b++) {
+        float f = e4m3_to_f32((uint8_t) b);
+        if (!isnan(f)) CHECK(f32_to_e4m3(f) == b, "e4m3 0x%02x", b);
+        float g = e5m2_to_f32((uint8_t) b);
+        if (!isnan(g)) CHECK(f32_to_e5m2(g) == b, "e5m2 0x%02x", b);
+    }
+    CHECK(e4m3_to_f32(f32_to_e4m3(464.0f)) == 448.0f, "464 -> 448");
+    CHECK(isnan(e4m3_to_f32(f32_to_e4m3(470.0f))), "470 -> NaN");
+    CHECK(isnan(e4m3_to_f32(f32_to_e4m3(INFINITY))), "inf -> NaN");
+    CHECK(e4m3_to_f32(f32_to_e4m3(0x1p-10f)) == 0.0f, "2^-10 -> 0");
+    CHECK(f32_to_bf16(1.0f + 0x1p-8f) == 0x3F80, "bf16 ties to even");
+    CHECK(f64_to_i64(NAN) == INT64_MIN && f64_to_i32(3e9) == INT32_MIN, "x86 float->int");
+}
+
+static void test_binary_broadcast(void) {
+    /* out[3, n] = a[3, n] + 2 * b[n] (broadcast over rows), f32, n crossing vector widths. */
+    for (int n = 1; n <= 70; n += 13) {
+        float *a = malloc(sizeof(float) * 3 * n), *b = malloc(sizeof(float) * n), *o = malloc(sizeof(float) * 3 * n);
+        for (int i = 0; i < 3 * n; i++) a[i] = (float) i * 0.5f;
+        for (int i = 0; i < n; i++) b[i] = (float) i - 3.0f;
+        int64_t sz[] = {3, n}, st[] = {n, 1}, bst[] = {0, 1};
+        sipu_tensor to = desc(o, SIPU_F32, 2, sz, st), ta = desc(a, SIPU_F32, 2, sz, st), tb = desc(b, SIPU_F32, 2, sz, bst);
+        CHECK(sipu_binary(SIPU_BINARY_ADD, &to, &ta, &tb, 0, 2.0) == SIPU_OK, "%s", sipu_last_error());
+        for (int i = 0; i < 3 * n; i++) CHECK(o[i] == a[i] + 2.0f * b[i % n], "add at %d", i);
+        free(a); free(b); free(o);
+    }
+    /* Mixed dtypes: int64 a + bf16 b into f32, and a big strided case that crosses thread chunks. */
+    int64_t n = 100000;
+    int64_t *ai = malloc(sizeof(int64_t) * n);
+    uint16_t *bb = malloc(sizeof(uint16_t) * n);
+    float *o = malloc(sizeof(float) * n);
+    for (int64_t i = 0; i < n; i++) { ai[i] = i; bb[i] = f32_to_bf16((float) (i % 7)); }
+    int64_t sz[] = {n}, st[] = {1};
+    sipu_tensor to = desc(o, SIPU_F32, 1, sz, st), ta = desc(ai, SIPU_I64, 1, sz, st), tb = desc(bb, SIPU_BF16, 1, sz, st);
+    CHECK(sipu_binary(SIPU_BINARY_MUL, &to, &ta, &tb, 0, 1) == SIPU_OK, "%s", sipu_last_error());
+    for (int64_t i = 0; i < n; i++) CHECK(o[i] == (float) i * (float) (i % 7), "mixed mul at %lld", (long long) i);
+    free(ai); free(bb); free(o);
+}
+
+static void test_copy_fill_unary(void) {
+    /* Transposed copy with a cast f32 -> bf16, then 0-dim and empty tensors. */
+    float src[12];
+    uint16_t dst[12];
+    for (int i = 0; i < 12; i++) src[i] = (float) i + 0.25f;
+    int64_t sz[] = {4, 3}, sst[] = {1, 4}, dst_st[] = {3, 1};
+    sipu_tensor td = desc(dst, SIPU_BF16, 2, sz, dst_st), ts = desc(src, SIPU_F32, 2, sz, sst);
+    CHECK(sipu_copy(&td, &ts) == SIPU_OK, "%s", sipu_last_error());
+    for (int r = 0; r < 4; r++)
+        for (int c = 0; c < 3; c++) CHECK(dst[r * 3 + c] == f32_to_bf16(src[c * 4 + r]), "copy %d,%d", r, c);
+    double zero_dim = 0;
+    sipu_tensor z = desc(&zero_dim, SIPU_F64, 0, NULL, NULL);
+    CHECK(sipu_fill(&z, 2.5, 0) == SIPU_OK && zero_dim == 2.5, "0-dim fill");
+    int64_t esz[] = {0, 5}, est[] = {5, 1};
+    sipu_tensor e = desc(NULL, SIPU_F32, 2, esz, est);
+    CHECK(sipu_fill(&e, 1, 1) == SIPU_OK, "empty fill");
+    float x[40], y[40];
+    for (int i = 0; i < 40; i++) x[i] = (float) (i - 20) / 4.0f;
+    int64_t n[] = {40}, one[] = {1};
+    sipu_tensor tx = desc(x, SIPU_F32, 1, n, one), ty = desc(y, SIPU_F32, 1, n, one);
+    CHECK(sipu_unary(SIPU_UNARY_SILU, &ty, &tx) == SIPU_OK, "%s", sipu_last_error());
+    for (int i = 0; i < 40; i++) {
+        float want = x[i] / (1.0f + expf(-x[i]));
+        CHECK(fabsf(y[i] - want) <= 4e-7f * fabsf(want) + 1e-7f, "silu %d: %g vs %g", i, y[i], want);
+    }
+}
+
+static void test_matmul(void) {
+    int M = 37, K = 45, N = 70;
+    float *a = malloc(sizeof(float) * M * K), *b = malloc(sizeof(float) * K * N), *o = malloc(sizeof(float) * M * N);
+    for (int i = 0; i < M * K; i++) a[i] = (float) ((i * 7) % 11) - 5.0f;
+    for (int i = 0; i < K * N; i++) b[i] = (float) ((i * 3) % 13) - 6.0f;
+    /* b given transposed: stored [N, K], viewed as [K, N] with strides [1, K]. */
+    float *bt = malloc(sizeof(float) * K * N);
+    for (int k = 0; k < K; k++)
+        for (int j = 0; j < N; j++) bt[j * K + k] = b[k * N + j];
+    int64_t as[] = {M, K}, ast[] = {K, 1}, bsz[] = {K, N}, bst[] = {1, K}, os[] = {M, N}, ost[] = {N, 1};
+    sipu_tensor ta = desc(a, SIPU_F32, 2, as, ast), tb = desc(bt, SIPU_F32, 2, bsz, bst), to = desc(o, SIPU_F32, 2, os, ost);
+    CHECK(sipu_matmul(&to, &ta, &tb, NULL) == SIPU_OK, "%s", sipu_last_error());
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            double s = 0;
+            for (int k = 0; k < K; k++) s += (double) a[i * K + k] * b[k * N + j];
+            CHECK(o[i * N + j] == (float) s, "mm %d,%d: %g vs %g", i, j, o[i * N + j], s);
+        }
+    int64_t bad[] = {K + 1, N};
+    sipu_tensor tbad = desc(b, SIPU_F32, 2, bad, ost);
+    CHECK(sipu_matmul(&to, &ta, &tbad, NULL) == SIPU_ERR_INVALID_ARGUMENT, "shape mismatch refused");
+    CHECK(strstr(sipu_last_error(), "sipu_matmul") != NULL, "message names the function: %s", sipu_last_error());
+    free(a); free(b); free(bt); free(o);
+}
+
+static void test_norms(void) {
+    int R = 5, H = 300;
+    uint16_t *x = malloc(2 * R * H), *w = malloc(2 * H), *o = malloc(2 * R * H);
+    for (int i = 0; i < R * H; i++) x[i] = f32_to_bf16((float) ((i * 37) % 101) / 50.0f - 1.0f);
+    for (int i = 0; i < H; i++) w[i] = f32_to_bf16(0.5f + (float) i / H);
+    int64_t sz[] = {R, H}, st[] = {H, 1}, wsz[] = {H}, wst[] = {1};
+    sipu_tensor tx = desc(x, SIPU_BF16, 2, sz, st), tw = desc(w, SIPU_BF16, 1, wsz, wst), to = desc(o, SIPU_BF16, 2, sz, st);
+    CHECK(sipu_rms_norm(&to, &tx, &tw, 1e-6) == SIPU_OK, "%s", sipu_last_error());
+    for (int r = 0; r < R; r++) {
+        double ss = 0;
+        for (int i = 0; i < H; i++) ss += (double) bf16_to_f32(x[r * H + i]) * bf16_to_f32(x[r * H + i]);
+        float inv = (float) (1.0 / sqrt(ss / H + 1e-6));
+        for (int i = 0; i < H; i++) {
+            float want = bf16_to_f32(f32_to_bf16(bf16_to_f32(f32_to_bf16(bf16_to_f32(x[r * H + i]) * inv)) * bf16_to_f32(w[i])));
+            float got = bf16_to_f32(o[r * H + i]);
+            CHECK(fabsf(got - want) <= 0.0079f * fabsf(want) + 1e-6f, "rms_norm %d,%d: %g vs %g", r, i, got, want);
+        }
+    }
+    free(x); free(w); free(o);
+}
+
+int main(void) {
+    printf("sipu_kernels %s, SIMD %s, %d threads\n", sipu_version(), sipu_simd_name(), sipu_get_num_threads());
+    test_conversions();
+    test_binary_broadcast();
+    test_copy_fill_unary();
+    test_matmul();
+    test_norms();
+    sipu_set_num_threads(1);
+    test_binary_broadcast();
+    test_matmul();
+    if (failures) {
+        printf("%d checks failed\n", failures);
+        return 1;
+    }
+    printf("all checks passed\n");
+    return 0;
+}
