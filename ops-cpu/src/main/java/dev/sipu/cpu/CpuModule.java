@@ -13,14 +13,23 @@ import dev.sipu.dispatch.spi.Registrar;
 
 import java.lang.foreign.MemorySegment;
 
-/** The CPU device: host memory and Java (Vector API) kernels; also the fallback for ops SIPU lacks. */
+/**
+ * The CPU device: host memory ({@link CpuMemory}) and Java kernels. Packages, bottom up:
+ * {@code simd} (fp32 vector primitives, dtype conversions), {@code iter} (the iteration core and
+ * threading), {@code loops} (elementwise, copy and fill over the core), {@code gemm}, and
+ * {@code kernels} (one registration class per op family, over the shared meta of
+ * {@code dev.sipu.dispatch.meta}). Also the dispatcher's fallback for ops SIPU lacks.
+ */
 public final class CpuModule implements DeviceModule {
 
     @Override
     public Device.Type deviceType() { return Device.Type.CPU; }
 
     @Override
-    public Storage allocate(Device device, long bytes) { return CpuMemory.allocate(bytes); }
+    public Storage allocate(Device device, long bytes) {
+        if (!device.isCpu()) throw new IllegalArgumentException("the CPU module cannot allocate on " + device);
+        return CpuMemory.allocate(bytes);
+    }
 
     @Override
     public void copyFromHost(MemorySegment src, Storage dst, long dstOffset, long bytes) {

@@ -10,24 +10,36 @@ import java.util.Arrays;
 public final class Broadcast {
     private Broadcast() {}
 
-    /** The broadcast shape of the tensor arguments {@code args} of a call, or an error naming the one that does not fit. */
+    /**
+     * The broadcast shape of the tensor arguments among {@code args} (others, such as Scalars and
+     * None, are skipped), or PyTorch's error naming the argument and dimension that do not fit.
+     */
     public static long[] shape(Call c, int... args) {
         long[] shape = null;
         for (int i : args) {
-            Tensor t = c.optTensor(i);
-            if (t == null) continue;
+            if (!(c.arg(i) instanceof Tensor t)) continue;
             if (shape == null) {
                 shape = t.sizes();
                 continue;
             }
             long[] b = Shapes.broadcast(shape, t.sizes());
-            if (b == null) {
-                throw c.error(i, "the size of tensor " + c.name(i) + " " + Arrays.toString(t.sizes())
-                        + " does not broadcast with " + Arrays.toString(shape));
-            }
+            if (b == null) throw mismatch(c, i, shape, t.sizes());
             shape = b;
         }
         return shape == null ? new long[0] : shape;
+    }
+
+    private static RuntimeException mismatch(Call c, int arg, long[] a, long[] b) {
+        int n = Math.max(a.length, b.length);
+        for (int d = n - 1; d >= 0; d--) {
+            long x = d >= n - a.length ? a[d - (n - a.length)] : 1;
+            long y = d >= n - b.length ? b[d - (n - b.length)] : 1;
+            if (x != y && x != 1 && y != 1) {
+                return c.error(arg, "The size of tensor a (" + x + ") must match the size of tensor b (" + y
+                        + ") at non-singleton dimension " + d);
+            }
+        }
+        throw new AssertionError(Arrays.toString(a) + " and " + Arrays.toString(b) + " do broadcast");
     }
 
     /** Strides of {@code t} viewed with {@code shape} (0 on broadcast dimensions). */

@@ -5,7 +5,11 @@ import dev.sipu.dispatch.Call;
 
 import java.util.Arrays;
 
-/** Checks of vLLM's norm and gated-activation ops (SEMANTICS.md §1-3), shared by every device. */
+/**
+ * Checks of vLLM's row-wise ops (SEMANTICS.md §1 and §3), shared by every device, and the row
+ * geometry of their {@code [..., H]} operands: rows are the elements of the leading dimensions in
+ * row-major order, each a contiguous run of H elements.
+ */
 public final class NormMeta {
     private NormMeta() {}
 
@@ -16,23 +20,31 @@ public final class NormMeta {
         };
     }
 
-    /** rms_norm(result, input [..., H], weight [H], eps): returns H. */
+    /**
+     * {@code rms_norm(result, input [..., H], weight [H], epsilon)}: input fp32/fp16/bf16 with a
+     * contiguous last dimension (its rows may be spaced apart), weight [H] contiguous of the input's
+     * dtype, result of the input's shape and dtype and fully contiguous. Returns H.
+     */
     public static long rmsNorm(Call c, int out, int input, int weight) {
         Tensor o = c.tensor(out), x = c.tensor(input), w = c.tensor(weight);
         if (x.dim() == 0) throw c.error(input, "must have at least one dimension");
         if (!floatType(x)) throw c.error(input, "dtype " + x.dtype() + " is not supported (float32, float16, bfloat16)");
         long h = x.size(-1);
-        if (x.stride(-1) != 1 && h > 1) throw c.error(input, "last dimension must be contiguous");
+        if (x.stride(-1) != 1 && h > 1) throw c.error(input, "last dimension must be contiguous (stride 1), got stride " + x.stride(-1));
         if (w.dim() != 1 || w.size(0) != h) {
             throw c.error(weight, "expected shape [" + h + "], got " + Arrays.toString(w.sizes()));
         }
         if (w.dtype() != x.dtype()) throw c.error(weight, "dtype " + w.dtype() + " differs from input's " + x.dtype());
+        if (!w.isContiguous()) throw c.error(weight, "must be contiguous");
         sameShape(c, out, o, x);
         if (!o.isContiguous()) throw c.error(out, "must be contiguous");
         return h;
     }
 
-    /** silu_and_mul(result [..., d], input [..., 2d]): returns d. */
+    /**
+     * {@code silu_and_mul(result [..., d], input [..., 2d])}: both contiguous, fp32/fp16/bf16, of one
+     * dtype. Returns d.
+     */
     public static long siluAndMul(Call c, int out, int input) {
         Tensor o = c.tensor(out), x = c.tensor(input);
         if (x.dim() == 0) throw c.error(input, "must have at least one dimension");
@@ -55,5 +67,23 @@ public final class NormMeta {
             throw c.error(out, "expected shape " + Arrays.toString(x.sizes()) + ", got " + Arrays.toString(o.sizes()));
         }
         if (o.dtype() != x.dtype()) throw c.error(out, "dtype " + o.dtype() + " differs from input's " + x.dtype());
+    }
+
+    /** Number of rows of a {@code [..., H]} tensor: the product of its leading dimensions. */
+    public static long rows(Tensor t) {
+        long n = 1;
+        for (int d = 0; d < t.dim() - 1; d++) n *= t.size(d);
+        return n;
+    }
+
+    /** Storage offset (in elements) of the first element of row {@code row} of a {@code [..., H]} tensor. */
+    public static long rowOffset(Tensor t, long row) {
+        long off = t.offset();
+        for (int d = t.dim() - 2; d >= 0; d--) {
+            long s = t.size(d);
+            off += (row % s) * t.stride(d);
+            row /= s;
+        }
+        return off;
     }
 }

@@ -1,36 +1,33 @@
 package dev.sipu.cpu.kernels;
 
 import dev.sipu.api.Tensor;
-import dev.sipu.dispatch.DispatchKey;
-import dev.sipu.dispatch.meta.Broadcast;
+import dev.sipu.cpu.loops.Copy;
+import dev.sipu.dispatch.meta.ElementwiseMeta;
 import dev.sipu.dispatch.spi.Registrar;
 
-import java.util.Arrays;
+import static dev.sipu.dispatch.DispatchKey.CPU;
 
-/** copy_: broadcast src into self, converting the dtype as PyTorch does. */
+/** copy_(self, src): src broadcast into self, converted to self's dtype; returns self. */
 public final class CopyKernels {
     private CopyKernels() {}
 
     public static void register(Registrar r) {
-        r.register("aten::copy_", DispatchKey.CPU, c -> {
-            Tensor self = c.tensor(0), src = c.tensor(1);
-            long[] strides = dev.sipu.api.Shapes.expandStrides(src.sizes(), src.strides(), self.sizes());
-            if (strides == null) {
-                throw c.error(1, "the size of src " + Arrays.toString(src.sizes()) + " does not broadcast to self "
-                        + Arrays.toString(self.sizes()));
+        r.register("aten::copy_", CPU, c -> {
+            try (ElementwiseMeta m = ElementwiseMeta.copy(c, 0, 1)) {
+                if (!m.inputs().isEmpty()) copy(m.output(), m.input(0));
             }
-            if (self.numel() == 0) return self;
-            if (self.sharesStorageWith(src)) {
-                // An overlapping source is read completely before self is written.
-                try (Tensor tmp = c.ops().contiguousCopy(src); Tensor e = Broadcast.expand(tmp, self.sizes())) {
-                    Loops.copy(self, e);
-                }
-            } else {
-                try (Tensor e = Broadcast.expand(src, self.sizes())) {
-                    Loops.copy(self, e);
-                }
-            }
-            return self;
+            return c.tensor(0);
         });
+    }
+
+    /** An aliased source (other than the very same view, which the meta made a no-op) is read from a copy first. */
+    private static void copy(Tensor dst, Tensor src) {
+        if (!src.sharesStorageWith(dst)) {
+            Copy.copy(dst, src);
+            return;
+        }
+        try (Tensor tmp = Copy.contiguous(src)) {
+            Copy.copy(dst, tmp);
+        }
     }
 }

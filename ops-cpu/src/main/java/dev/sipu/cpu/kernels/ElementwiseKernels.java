@@ -3,100 +3,84 @@ package dev.sipu.cpu.kernels;
 import dev.sipu.api.DType;
 import dev.sipu.api.Scalar;
 import dev.sipu.api.Tensor;
+import dev.sipu.cpu.loops.BinaryOp;
+import dev.sipu.cpu.loops.Pointwise;
+import dev.sipu.cpu.loops.UnaryOp;
+import dev.sipu.cpu.simd.Floats;
+import dev.sipu.cpu.simd.Vec;
 import dev.sipu.dispatch.Call;
-import dev.sipu.dispatch.DispatchKey;
-import dev.sipu.dispatch.meta.Broadcast;
+import dev.sipu.dispatch.meta.ArithmeticMeta;
 import dev.sipu.dispatch.meta.ElementwiseMeta;
 import dev.sipu.dispatch.spi.Registrar;
-import jdk.incubator.vector.FloatVector;
 
-/** Arithmetic and activation kernels: each op is its function, the loops are shared. */
+import static dev.sipu.dispatch.DispatchKey.CPU;
+
+/**
+ * Arithmetic and activations: the shared meta checks and promotes, {@link Pointwise} iterates, and
+ * each op is its function in the three compute types (fp32 as a {@link Vec} primitive on tiles).
+ */
 public final class ElementwiseKernels {
     private ElementwiseKernels() {}
 
+    static final BinaryOp MUL = new BinaryOp(Vec::mul, (x, y) -> x * y, (x, y) -> x * y);
+    static final BinaryOp DIV = new BinaryOp(Vec::div, (x, y) -> x / y, null);
+    static final UnaryOp NEG = new UnaryOp(Vec::neg, x -> -x, x -> -x);
+    static final UnaryOp SIGMOID = new UnaryOp(Vec::sigmoid, x -> 1 / (1 + Math.exp(-x)), null);
+    static final UnaryOp SILU = new UnaryOp(Vec::silu, x -> x / (1 + Math.exp(-x)), null);
+
+    /** {@code x + alpha * y} with alpha already a value of the common dtype; fused (one rounding) as PyTorch's fmadd. */
+    static BinaryOp addScaled(Scalar alpha) {
+        float f = (float) alpha.toDouble();
+        double d = alpha.toDouble();
+        long l = alpha.toLong();
+        return new BinaryOp((x, y, out, n) -> Vec.addScaled(x, y, f, out, n), (x, y) -> Math.fma(d, y, x), (x, y) -> x + l * y);
+    }
+
     public static void register(Registrar r) {
-        r.register("aten::add.Tensor", DispatchKey.CPU, c -> addSub(c, 1));
-        r.register("aten::sub.Tensor", DispatchKey.CPU, c -> addSub(c, -1));
-        r.register("aten::mul.Tensor", DispatchKey.CPU, c -> binary(c, ElementwiseMeta.promote(c, c.tensor(0), c.tensor(1)), MUL));
-        r.register("aten::div.Tensor", DispatchKey.CPU, c -> binary(c, ElementwiseMeta.div(c, c.tensor(0), c.tensor(1)), DIV));
-        r.register("aten::neg", DispatchKey.CPU, c -> {
-            if (c.tensor(0).dtype().isBool()) {
-                throw c.error(0, "negation, the `-` operator, on a bool tensor is not supported; use `~` or `logical_not()` instead");
-            }
-            return unary(c, c.tensor(0).dtype(), NEG);
-        });
-        r.register("aten::sigmoid", DispatchKey.CPU, c -> unary(c, ElementwiseMeta.floatUnary(c.tensor(0)), SIGMOID));
-        r.register("aten::silu", DispatchKey.CPU, c -> unary(c, ElementwiseMeta.floatUnary(c.tensor(0)), SILU));
+        r.register("aten::add.Tensor", CPU, ElementwiseKernels::addSub);
+        r.register("aten::sub.Tensor", CPU, ElementwiseKernels::addSub);
+        r.register("aten::mul.Tensor", CPU, c -> withScalarOther(ArithmeticMeta.mul(c), MUL, Vec::scale));
+        r.register("aten::div.Tensor", CPU, c -> withScalarOther(ArithmeticMeta.div(c), DIV, Vec::divBy));
+        r.register("aten::neg", CPU, c -> unary(ArithmeticMeta.neg(c), NEG));
+        r.register("aten::sigmoid", CPU, c -> unary(ArithmeticMeta.sigmoid(c), SIGMOID));
+        r.register("aten::silu", CPU, c -> unary(ArithmeticMeta.silu(c), SILU));
     }
 
-    private static Tensor addSub(Call c, int sign) {
-        Tensor a = c.tensor(0), b = c.tensor(1);
-        Scalar alpha = c.scalar(2);
-        DType result = ElementwiseMeta.addSub(c, a, b, alpha);
-        double fa = sign * alpha.toDouble();
-        long la = sign * alpha.toLong();
-        boolean plainAdd = sign > 0 && fa == 1;
-        float va = (float) fa;
-        return binary(c, result, new Loops.Binary() {
-            public double applyDouble(double x, double y) { return x + fa * y; }
-            public long applyLong(long x, long y) { return x + la * y; }
-            public boolean applyBool(boolean x, boolean y) { return x || (y && alpha.toLong() != 0); }
-            public FloatVector applyVector(FloatVector x, FloatVector y) {
-                return plainAdd ? x.add(y) : x.add(y.mul(va));
-            }
-        });
-    }
-
-    private static Tensor binary(Call c, DType result, Loops.Binary f) {
-        Tensor a = c.tensor(0), b = c.tensor(1);
-        long[] shape = Broadcast.shape(c, 0, 1);
-        Tensor out = c.dispatcher().empty(shape, result, c.device());
-        try (Tensor ea = Broadcast.expand(a, shape); Tensor eb = Broadcast.expand(b, shape)) {
-            Loops.binary(out, ea, eb, f);
-            return out;
-        } catch (RuntimeException e) {
-            out.close();
-            throw e;
+    private static Tensor addSub(Call c) {
+        try (ElementwiseMeta m = ArithmeticMeta.addSub(c)) {
+            Pointwise.binary(m, addScaled(ArithmeticMeta.alpha(c, m)));
+            return m.takeOutput();
         }
     }
 
-    private static Tensor unary(Call c, DType result, Loops.Unary f) {
-        Tensor a = c.tensor(0);
-        Tensor out = c.dispatcher().empty(a.sizes(), result, c.device());
-        Loops.unary(out, a, f);
-        return out;
+    private static Tensor unary(ElementwiseMeta m, UnaryOp op) {
+        try (m) {
+            Pointwise.unary(m, op);
+            return m.takeOutput();
+        }
     }
 
-    static final Loops.Binary MUL = new Loops.Binary() {
-        public double applyDouble(double x, double y) { return x * y; }
-        public long applyLong(long x, long y) { return x * y; }
-        public boolean applyBool(boolean x, boolean y) { return x && y; }
-        public FloatVector applyVector(FloatVector x, FloatVector y) { return x.mul(y); }
-    };
+    /** The fp32 form of a binary op whose second operand is one float. */
+    private interface ScalarTile {
+        void apply(float[] x, float s, float[] out, int n);
+    }
 
-    static final Loops.Binary DIV = new Loops.Binary() {
-        public double applyDouble(double x, double y) { return x / y; }
-        public long applyLong(long x, long y) { throw new IllegalStateException("true division never has an integer result"); }
-        public boolean applyBool(boolean x, boolean y) { throw new IllegalStateException("true division never has a bool result"); }
-        public FloatVector applyVector(FloatVector x, FloatVector y) { return x.div(y); }
-    };
-
-    static final Loops.Unary NEG = new Loops.Unary() {
-        public double applyDouble(double x) { return -x; }
-        public long applyLong(long x) { return -x; }
-        public FloatVector applyVector(FloatVector x) { return x.neg(); }
-    };
-
-    /** Computed in float32 as PyTorch does for float, half and bfloat16 (double for float64). */
-    static final Loops.Unary SIGMOID = new Loops.Unary() {
-        public double applyDouble(double x) { return 1.0 / (1.0 + Math.exp(-x)); }
-        public long applyLong(long x) { throw new IllegalStateException("sigmoid has a float result"); }
-        public FloatVector applyVector(FloatVector x) { return Loops.sigmoid(x); }
-    };
-
-    static final Loops.Unary SILU = new Loops.Unary() {
-        public double applyDouble(double x) { return x / (1.0 + Math.exp(-x)); }
-        public long applyLong(long x) { throw new IllegalStateException("silu has a float result"); }
-        public FloatVector applyVector(FloatVector x) { return x.div(x.neg().lanewise(jdk.incubator.vector.VectorOperators.EXP).add(1f)); }
-    };
+    /**
+     * mul and div with a bf16/fp16 result read a one-element {@code other} at its own precision (an
+     * fp32 0-dim tensor is not rounded to bf16 first): PyTorch's CPU kernels take it as an fp32
+     * scalar (TensorIterator's {@code original_scalar_value}) instead of a converted operand.
+     */
+    private static Tensor withScalarOther(ElementwiseMeta m, BinaryOp op, ScalarTile scalarOp) {
+        try (m) {
+            DType common = m.commonDtype();
+            Tensor other = m.original(1);
+            if ((common == DType.BFLOAT16 || common == DType.FLOAT16) && other.numel() == 1) {
+                float s = Floats.loadOne(other.dtype(), other.storage().memory(), other.byteOffset());
+                Pointwise.unary(m, new UnaryOp((x, out, n) -> scalarOp.apply(x, s, out, n), null, null));
+            } else {
+                Pointwise.binary(m, op);
+            }
+            return m.takeOutput();
+        }
+    }
 }

@@ -1,72 +1,102 @@
 package dev.sipu.cpu.kernels;
 
-import dev.sipu.api.Conversions;
 import dev.sipu.api.DType;
-import dev.sipu.api.Elements;
 import dev.sipu.api.Tensor;
-import dev.sipu.dispatch.DispatchKey;
+import dev.sipu.cpu.iter.Parallel;
+import dev.sipu.cpu.simd.Floats;
+import dev.sipu.cpu.simd.Vec;
+import dev.sipu.dispatch.Call;
 import dev.sipu.dispatch.meta.NormMeta;
 import dev.sipu.dispatch.spi.Registrar;
 
 import java.lang.foreign.MemorySegment;
 
-/** vLLM's fused ops on the CPU, with the rounding points of SEMANTICS.md §1 and §3. */
+import static dev.sipu.dispatch.DispatchKey.CPU;
+
+/**
+ * vLLM's row-wise ops (SEMANTICS.md §1, §3): each row is loaded into fp32 lanes, computed with
+ * {@link Vec} primitives, rounded at exactly the points the reference rounds, and stored.
+ * Rows are split across threads.
+ */
 public final class LlmKernels {
     private LlmKernels() {}
 
     public static void register(Registrar r) {
-        // rms_norm(result, input, weight, epsilon)
-        r.register("_C::rms_norm", DispatchKey.CPU, c -> {
-            long h = NormMeta.rmsNorm(c, 0, 1, 2);
-            Tensor out = c.tensor(0), x = c.tensor(1), w = c.tensor(2);
-            float eps = (float) c.f64(3);
-            DType t = x.dtype();
-            long rows = h == 0 ? 0 : x.numel() / h;
-            MemorySegment mo = out.storage().memory(), mx = x.storage().memory();
-            int item = t.itemSize();
-            for (long r0 = 0; r0 < rows; r0++) {
-                long xo = Elements.byteOffsetOf(x, r0 * h), oo = Elements.byteOffsetOf(out, r0 * h);
-                float ss = 0;
-                for (long i = 0; i < h; i++) {
-                    float v = (float) Elements.getDouble(mx, xo + i * item, t);
-                    ss += v * v;
-                }
-                float inv = (float) (1.0 / Math.sqrt(ss / h + eps));
-                for (long i = 0; i < h; i++) {
-                    float v = (float) Elements.getDouble(mx, xo + i * item, t);
-                    float normed = round(t, v * inv);
-                    Elements.putDouble(mo, oo + i * item, t, normed * (float) Elements.getDouble(w, i));
-                }
-            }
+        r.register("_C::rms_norm", CPU, c -> {
+            rmsNorm(c);
             return null;
         });
-        // silu_and_mul(result, input)
-        r.register("_C::silu_and_mul", DispatchKey.CPU, c -> {
-            long d = NormMeta.siluAndMul(c, 0, 1);
-            Tensor out = c.tensor(0), x = c.tensor(1);
-            DType t = x.dtype();
-            long rows = d == 0 ? 0 : out.numel() / d;
-            MemorySegment mo = out.storage().memory(), mx = x.storage().memory();
-            int item = t.itemSize();
-            for (long r0 = 0; r0 < rows; r0++) {
-                long xo = x.byteOffset() + r0 * 2 * d * item, oo = out.byteOffset() + r0 * d * item;
-                for (long j = 0; j < d; j++) {
-                    float a = (float) Elements.getDouble(mx, xo + j * item, t);
-                    float b = (float) Elements.getDouble(mx, xo + (d + j) * item, t);
-                    float s = round(t, (float) (a / (1.0 + Math.exp(-a))));
-                    Elements.putDouble(mo, oo + j * item, t, s * b);
-                }
-            }
+        r.register("_C::silu_and_mul", CPU, c -> {
+            siluAndMul(c);
             return null;
         });
     }
 
-    /** Rounds an fp32 value to dtype {@code t} and back (identity for float32). */
-    static float round(DType t, float v) {
-        return switch (t) {
-            case BFLOAT16 -> Conversions.bf16ToFloat(Conversions.floatToBf16(v));
-            case FLOAT16 -> Conversions.f16ToFloat(Conversions.floatToF16(v));
-            default -> v;
-        };
+    /** Per row: inv = 1/sqrt(mean(x^2) + eps) in fp32; out = round(round(x * inv) * w). */
+    private static void rmsNorm(Call c) {
+        int h = width(c, 1, NormMeta.rmsNorm(c, 0, 1, 2));
+        Tensor out = c.tensor(0), x = c.tensor(1), w = c.tensor(2);
+        long rows = NormMeta.rows(x);
+        if (rows == 0 || h == 0) return;
+        DType t = x.dtype();
+        long item = t.itemSize();
+        float eps = (float) c.f64(3);
+        float[] weight = new float[Vec.padded(h)];
+        Floats.load(t, w.storage().memory(), w.byteOffset(), item, weight, 0, h);
+        MemorySegment xm = x.storage().memory(), om = out.storage().memory();
+        forRows(rows, h, () -> {
+            float[] row = new float[Vec.padded(h)];
+            return r -> {
+                Floats.load(t, xm, NormMeta.rowOffset(x, r) * item, item, row, 0, h);
+                float inv = 1f / (float) Math.sqrt(Vec.sumOfSquares(row, h) / h + eps);
+                Vec.scale(row, inv, row, h);
+                Floats.round(row, 0, h, t);
+                Vec.mul(row, weight, row, h);
+                Floats.store(row, 0, h, t, om, NormMeta.rowOffset(out, r) * item, item);
+            };
+        });
+    }
+
+    /** Per row: out = round(round(silu(a)) * b) with a, b the two halves of the input row. */
+    private static void siluAndMul(Call c) {
+        int d = width(c, 1, NormMeta.siluAndMul(c, 0, 1));
+        Tensor out = c.tensor(0), x = c.tensor(1);
+        long rows = NormMeta.rows(x);
+        if (rows == 0 || d == 0) return;
+        DType t = x.dtype();
+        long item = t.itemSize();
+        MemorySegment xm = x.storage().memory(), om = out.storage().memory();
+        forRows(rows, 2L * d, () -> {
+            float[] a = new float[Vec.padded(d)], b = new float[Vec.padded(d)];
+            return r -> {
+                long at = NormMeta.rowOffset(x, r) * item;
+                Floats.load(t, xm, at, item, a, 0, d);
+                Floats.load(t, xm, at + d * item, item, b, 0, d);
+                Vec.silu(a, a, d);
+                Floats.round(a, 0, d, t);
+                Vec.mul(a, b, a, d);
+                Floats.store(a, 0, d, t, om, NormMeta.rowOffset(out, r) * item, item);
+            };
+        });
+    }
+
+    /** A row length that fits a Java array of whole vectors. */
+    private static int width(Call c, int arg, long n) {
+        if (n > Integer.MAX_VALUE - Vec.LANES) throw c.error(arg, "rows of " + n + " elements are too long for the CPU kernels");
+        return (int) n;
+    }
+
+    private interface RowLoop {
+        void row(long r);
+    }
+
+    /** Runs rows [0, rows), split across threads by element count; each task gets its own scratch from {@code perTask}. */
+    private static void forRows(long rows, long rowElements, java.util.function.Supplier<RowLoop> perTask) {
+        int tasks = (int) Math.min(rows, Parallel.tasks(rows * rowElements));
+        long per = (rows + tasks - 1) / tasks;
+        Parallel.forEach(tasks, task -> {
+            RowLoop loop = perTask.get();
+            for (long r = task * per, end = Math.min(rows, r + per); r < end; r++) loop.row(r);
+        });
     }
 }

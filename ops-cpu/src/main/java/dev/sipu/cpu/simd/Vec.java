@@ -1,0 +1,104 @@
+package dev.sipu.cpu.simd;
+
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * The fp32 vector primitives every CPU kernel is built from (ggml's {@code vec.h}): one small loop
+ * each over float arrays, in {@link #S}-wide lanes.
+ *
+ * <p>Arrays are padded to a multiple of {@link #LANES} ({@link #padded}) and the maps run whole
+ * vectors over the padding, so every element, the last one included, takes the same vector code
+ * (no scalar tail whose {@code exp} rounds differently). Lanes past {@code n} hold garbage that no
+ * caller reads. Reductions mask their last vector instead.
+ *
+ * <p>Why a loop per primitive and not one loop taking a lambda: the JIT compiles a shared loop once,
+ * its call site sees every op and stops inlining, and a FloatVector that crosses a call it cannot
+ * inline is boxed and loses its intrinsics (measured ~20x slower). A static method per primitive
+ * is always inlined into its caller's loop.
+ */
+public final class Vec {
+    private Vec() {}
+
+    public static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+    public static final int LANES = S.length();
+
+    /** {@code n} rounded up to whole vectors: the length of a float array the maps may fill. */
+    public static int padded(int n) {
+        return (n + LANES - 1) / LANES * LANES;
+    }
+
+    private static FloatVector v(float[] a, int i) { return FloatVector.fromArray(S, a, i); }
+
+    // ---- maps: out[i] = f(x[i], ...) for i < padded(n); out may be one of the inputs ------------
+
+    public static void add(float[] x, float[] y, float[] out, int n) {
+        for (int i = 0; i < n; i += LANES) v(x, i).add(v(y, i)).intoArray(out, i);
+    }
+
+    /** {@code x + alpha * y} with one rounding (PyTorch's vectorized add uses fmadd). */
+    public static void addScaled(float[] x, float[] y, float alpha, float[] out, int n) {
+        if (alpha == 1f) {
+            add(x, y, out, n);
+            return;
+        }
+        FloatVector a = FloatVector.broadcast(S, alpha);
+        for (int i = 0; i < n; i += LANES) v(y, i).fma(a, v(x, i)).intoArray(out, i);
+    }
+
+    public static void mul(float[] x, float[] y, float[] out, int n) {
+        for (int i = 0; i < n; i += LANES) v(x, i).mul(v(y, i)).intoArray(out, i);
+    }
+
+    public static void div(float[] x, float[] y, float[] out, int n) {
+        for (int i = 0; i < n; i += LANES) v(x, i).div(v(y, i)).intoArray(out, i);
+    }
+
+    public static void scale(float[] x, float s, float[] out, int n) {
+        for (int i = 0; i < n; i += LANES) v(x, i).mul(s).intoArray(out, i);
+    }
+
+    public static void divBy(float[] x, float s, float[] out, int n) {
+        for (int i = 0; i < n; i += LANES) v(x, i).div(s).intoArray(out, i);
+    }
+
+    public static void neg(float[] x, float[] out, int n) {
+        for (int i = 0; i < n; i += LANES) v(x, i).neg().intoArray(out, i);
+    }
+
+    /** {@code 1 / (1 + exp(-x))}, as PyTorch computes it in fp32. */
+    public static void sigmoid(float[] x, float[] out, int n) {
+        FloatVector one = FloatVector.broadcast(S, 1f);
+        for (int i = 0; i < n; i += LANES) {
+            one.div(one.add(v(x, i).neg().lanewise(VectorOperators.EXP))).intoArray(out, i);
+        }
+    }
+
+    /** {@code x / (1 + exp(-x))}, as PyTorch and vLLM compute it in fp32. */
+    public static void silu(float[] x, float[] out, int n) {
+        for (int i = 0; i < n; i += LANES) {
+            FloatVector a = v(x, i);
+            a.div(a.neg().lanewise(VectorOperators.EXP).add(1f)).intoArray(out, i);
+        }
+    }
+
+    // ---- reductions over exactly n elements ---------------------------------------------------
+
+    /** {@code sum(x[i]^2)} in fp32, lane-wise partial sums added at the end. */
+    public static float sumOfSquares(float[] x, int n) {
+        FloatVector acc = FloatVector.zero(S);
+        int i = 0;
+        for (int bound = S.loopBound(n); i < bound; i += LANES) {
+            FloatVector a = v(x, i);
+            acc = a.fma(a, acc);
+        }
+        if (i < n) {
+            VectorMask<Float> tail = S.indexInRange(i, n);
+            FloatVector a = FloatVector.fromArray(S, x, i, tail);
+            acc = a.fma(a, acc);
+        }
+        return acc.reduceLanes(VectorOperators.ADD);
+    }
+}
