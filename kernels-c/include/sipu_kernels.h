@@ -128,6 +128,49 @@ sipu_status sipu_rms_norm(const sipu_tensor *out, const sipu_tensor *input, cons
 /* vLLM _C::silu_and_mul: input [..., 2d] -> out [..., d]. */
 sipu_status sipu_silu_and_mul(const sipu_tensor *out, const sipu_tensor *input);
 
+/* vLLM _C::fused_add_rms_norm: z = input + residual in fp32; residual = round(z); input = rms_norm(z). */
+sipu_status sipu_fused_add_rms_norm(const sipu_tensor *input, const sipu_tensor *residual, const sipu_tensor *weight,
+                                    double epsilon);
+/* vLLM _C::rotary_embedding on query/key viewed as [T, heads, head_size] (key may be NULL); positions
+ * [T] int64 index rows of cos_sin_cache [max_pos, rot_dim] (checked before anything is written). */
+sipu_status sipu_rotary_embedding(const sipu_tensor *positions, const sipu_tensor *query, const sipu_tensor *key,
+                                  int64_t head_size, const sipu_tensor *cos_sin_cache, int32_t is_neox);
+
+/* ---- quantization ----------------------------------------------------------------------- */
+/* vLLM _C::dynamic_per_token_scaled_fp8_quant on rows [T, H]: e4m3 out, fp32 scale [T] (scale_ub may be NULL). */
+sipu_status sipu_per_token_fp8_quant(const sipu_tensor *out, const sipu_tensor *input, const sipu_tensor *scale,
+                                     const sipu_tensor *scale_ub);
+/* vLLM _C::dynamic_scaled_int8_quant on rows [T, H]: int8 out, fp32 scale [T]. */
+sipu_status sipu_per_token_int8_quant(const sipu_tensor *out, const sipu_tensor *input, const sipu_tensor *scale);
+/* DeepSeek act_quant on rows [R, K]: e4m3 y [R, K], fp32 s [R, K/block]; ue8m0 rounds s up to a power of two. */
+sipu_status sipu_act_quant(const sipu_tensor *y, const sipu_tensor *s, const sipu_tensor *x, int64_t block_size,
+                           int32_t ue8m0);
+/* DeepSeek weight_dequant: y [M, N] = x (e4m3) * s[i / block, j / block]. */
+sipu_status sipu_weight_dequant(const sipu_tensor *y, const sipu_tensor *x, const sipu_tensor *s, int64_t block_size);
+/* DeepSeek fp8_gemm: c [M, N] = sum over 128-wide K blocks of (a_blk . b_blk) * a_s[m, kb] * b_s[n / 128, kb]. */
+sipu_status sipu_fp8_gemm(const sipu_tensor *c, const sipu_tensor *a, const sipu_tensor *a_s, const sipu_tensor *b,
+                          const sipu_tensor *b_s);
+
+/* ---- MoE -------------------------------------------------------------------------------- */
+/* vLLM _moe_C::moe_sum: output [M, H] = sum over k of input [M, K, H]. */
+sipu_status sipu_moe_sum(const sipu_tensor *input, const sipu_tensor *output);
+/* vLLM _moe_C::topk_softmax: softmax over experts in fp32, top-k (ties to the lower index). */
+sipu_status sipu_topk_softmax(const sipu_tensor *weights, const sipu_tensor *indices,
+                              const sipu_tensor *token_expert_indices, const sipu_tensor *gating);
+/* DeepSeek-V3 noaux_tc routing in one pass per token (OPS.md _moe_C::grouped_topk). */
+sipu_status sipu_grouped_topk(const sipu_tensor *weights, const sipu_tensor *ids, const sipu_tensor *scores,
+                              const sipu_tensor *bias, int64_t n_group, int64_t topk_group, int32_t renormalize,
+                              double routed_scaling_factor, int32_t scoring_func);
+/* vLLM _moe_C::moe_align_block_size (ids outside [0, num_experts) are skipped). */
+sipu_status sipu_moe_align_block_size(const sipu_tensor *topk_ids, int64_t num_experts, int64_t block_size,
+                                      const sipu_tensor *sorted_token_ids, const sipu_tensor *expert_ids,
+                                      const sipu_tensor *num_tokens_post_pad);
+
+/* ---- KV cache --------------------------------------------------------------------------- */
+/* vLLM concat_and_cache_mla: slots < 0 are skipped; fp8 != 0 stores saturated e4m3 codes of x / scale[0]. */
+sipu_status sipu_concat_and_cache_mla(const sipu_tensor *kv_c, const sipu_tensor *k_pe, const sipu_tensor *kv_cache,
+                                      const sipu_tensor *slot_mapping, int32_t fp8, const sipu_tensor *scale);
+
 #ifdef __cplusplus
 }
 #endif

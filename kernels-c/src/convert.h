@@ -76,6 +76,12 @@ static inline uint8_t f32_to_e4m3(float f) {
     return r | (uint8_t) (sign >> 24);
 }
 
+/* The saturating conversion of every vLLM/DeepSeek quantization kernel: clamp to +-448, then RNE. */
+static inline uint8_t f32_to_e4m3_sat(float f) {
+    if (isnan(f)) return 0x7F;
+    return f32_to_e4m3(f > 448.0f ? 448.0f : f < -448.0f ? -448.0f : f);
+}
+
 static inline float e5m2_to_f32(uint8_t v) { return f16_to_f32((uint16_t) v << 8); }
 
 static inline uint8_t f32_to_e5m2(float f) {

@@ -89,3 +89,41 @@ SIPU_API sipu_status sipu_silu_and_mul(const sipu_tensor *out, const sipu_tensor
     }
     return SIPU_OK;
 }
+
+SIPU_API sipu_status sipu_fused_add_rms_norm(const sipu_tensor *x, const sipu_tensor *res, const sipu_tensor *w, double epsilon) {
+    sipu_status st;
+    if ((st = sipu_check(x, "sipu_fused_add_rms_norm", "input")) || (st = sipu_check(res, "sipu_fused_add_rms_norm", "residual"))
+        || (st = sipu_check(w, "sipu_fused_add_rms_norm", "weight")) || (st = sipu_check_same_shape(res, x, "sipu_fused_add_rms_norm", "residual")))
+        return st;
+    if (x->ndim < 1 || !norm_dtype(x->dtype) || res->dtype != x->dtype || w->dtype != x->dtype)
+        return sipu_fail(SIPU_ERR_UNSUPPORTED_DTYPE, "sipu_fused_add_rms_norm: input, residual and weight must share a float32/float16/bfloat16 dtype");
+    int64_t H = x->sizes[x->ndim - 1];
+    if (w->ndim != 1 || w->sizes[0] != H) return sipu_fail(SIPU_ERR_INVALID_ARGUMENT, "sipu_fused_add_rms_norm: weight must be [%lld]", (long long) H);
+    if (H > 1 && (x->strides[x->ndim - 1] != 1 || res->strides[res->ndim - 1] != 1 || w->strides[0] != 1))
+        return sipu_fail(SIPU_ERR_INVALID_ARGUMENT, "sipu_fused_add_rms_norm: last dimensions must be contiguous");
+    if (H == 0) return SIPU_OK;
+    int64_t rows = sipu_numel(x) / H;
+    int32_t t = x->dtype;
+    int item = sipu_itemsize(t);
+    const float eps = (float) epsilon;
+    #pragma omp parallel num_threads(sipu_threads()) if (rows * H > 65536)
+    {
+        float *z = malloc((size_t) H * sizeof(float));
+        if (z) {
+            #pragma omp for schedule(static)
+            for (int64_t r = 0; r < rows; r++) {
+                char *xr = (char *) x->data + row_offset(x, r) * item, *rr = (char *) res->data + row_offset(res, r) * item;
+                /* The residual stores the rounded sum; the norm uses the fp32 sum (the reference's rounding). */
+                for (int64_t i = 0; i < H; i++) {
+                    z[i] = load_f32(xr + i * item, t) + load_f32(rr + i * item, t);
+                    store_f32(rr + i * item, t, z[i]);
+                }
+                float inv = 1.0f / sqrtf(sipu_vt()->sum_squares_f32(H, z) / (float) H + eps);
+                for (int64_t i = 0; i < H; i++)
+                    store_f32(xr + i * item, t, round_to(t, z[i] * inv) * load_f32((const char *) w->data + i * item, t));
+            }
+        }
+        free(z);
+    }
+    return SIPU_OK;
+}

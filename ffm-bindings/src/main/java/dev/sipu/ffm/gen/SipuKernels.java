@@ -1454,5 +1454,771 @@ public class SipuKernels extends SipuKernels$shared {
            throw new AssertionError("should not reach here", ex$);
         }
     }
+
+    private static class sipu_fused_add_rms_norm {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            SipuKernels.C_INT,
+            SipuKernels.C_POINTER,
+            SipuKernels.C_POINTER,
+            SipuKernels.C_POINTER,
+            SipuKernels.C_DOUBLE
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("sipu_fused_add_rms_norm");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * sipu_status sipu_fused_add_rms_norm(const sipu_tensor *input, const sipu_tensor *residual, const sipu_tensor *weight, double epsilon)
+     * }
+     */
+    public static FunctionDescriptor sipu_fused_add_rms_norm$descriptor() {
+        return sipu_fused_add_rms_norm.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * sipu_status sipu_fused_add_rms_norm(const sipu_tensor *input, const sipu_tensor *residual, const sipu_tensor *weight, double epsilon)
+     * }
+     */
+    public static MethodHandle sipu_fused_add_rms_norm$handle() {
+        return sipu_fused_add_rms_norm.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * sipu_status sipu_fused_add_rms_norm(const sipu_tensor *input, const sipu_tensor *residual, const sipu_tensor *weight, double epsilon)
+     * }
+     */
+    public static MemorySegment sipu_fused_add_rms_norm$address() {
+        return sipu_fused_add_rms_norm.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * sipu_status sipu_fused_add_rms_norm(const sipu_tensor *input, const sipu_tensor *residual, const sipu_tensor *weight, double epsilon)
+     * }
+     */
+    public static int sipu_fused_add_rms_norm(MemorySegment input, MemorySegment residual, MemorySegment weight, double epsilon) {
+        var mh$ = sipu_fused_add_rms_norm.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("sipu_fused_add_rms_norm", input, residual, weight, epsilon);
+            }
+            return (int)mh$.invokeExact(input, residual, weight, epsilon);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class sipu_rotary_embedding {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            SipuKernels.C_INT,
+            SipuKernels.C_POINTER,
+            SipuKernels.C_POINTER,
+            SipuKernels.C_POINTER,
+            SipuKernels.C_LONG,
+            SipuKernels.C_POINTER,
+            SipuKernels.C_INT
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("sipu_rotary_embedding");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * sipu_status sipu_rotary_embedding(const sipu_tensor *positions, const sipu_tensor *query, const sipu_tensor *key, int64_t head_size, const sipu_tensor *cos_sin_cache, int32_t is_neox)
+     * }
+     */
+    public static FunctionDescriptor sipu_rotary_embedding$descriptor() {
+        return sipu_rotary_embedding.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * sipu_status sipu_rotary_embedding(const sipu_tensor *positions, const sipu_tensor *query, const sipu_tensor *key, int64_t head_size, const sipu_tensor *cos_sin_cache, int32_t is_neox)
+     * }
+     */
+    public static MethodHandle sipu_rotary_embedding$handle() {
+        return sipu_rotary_embedding.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * sipu_status sipu_rotary_embedding(const sipu_tensor *positions, const sipu_tensor *query, const sipu_tensor *key, int64_t head_size, const sipu_tensor *cos_sin_cache, int32_t is_neox)
+     * }
+     */
+    public static MemorySegment sipu_rotary_embedding$address() {
+        return sipu_rotary_embedding.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * sipu_status sipu_rotary_embedding(const sipu_tensor *positions, const sipu_tensor *query, const sipu_tensor *key, int64_t head_size, const sipu_tensor *cos_sin_cache, int32_t is_neox)
+     * }
+     */
+    public static int sipu_rotary_embedding(MemorySegment positions, MemorySegment query, MemorySegment key, long head_size, MemorySegment cos_sin_cache, int is_neox) {
+        var mh$ = sipu_rotary_embedding.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("sipu_rotary_embedding", positions, query, key, head_size, cos_sin_cache, is_neox);
+            }
+            return (int)mh$.invokeExact(positions, query, key, head_size, cos_sin_cache, is_neox);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class sipu_per_token_fp8_quant {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            SipuKernels.C_INT,
+            SipuKernels.C_POINTER,
+            SipuKernels.C_POINTER,
+            SipuKernels.C_POINTER,
+            SipuKernels.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("sipu_per_token_fp8_quant");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * sipu_status sipu_per_token_fp8_quant(const sipu_tensor *out, const sipu_tensor *input, const sipu_tensor *scale, const sipu_tensor *scale_ub)
+     * }
+     */
+    public static FunctionDescriptor sipu_per_token_fp8_quant$descriptor() {
+        return sipu_per_token_fp8_quant.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * sipu_status sipu_per_token_fp8_quant(const sipu_tensor *out, const sipu_tensor *input, const sipu_tensor *scale, const sipu_tensor *scale_ub)
+     * }
+     */
+    public static MethodHandle sipu_per_token_fp8_quant$handle() {
+        return sipu_per_token_fp8_quant.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * sipu_status sipu_per_token_fp8_quant(const sipu_tensor *out, const sipu_tensor *input, const sipu_tensor *scale, const sipu_tensor *scale_ub)
+     * }
+     */
+    public static MemorySegment sipu_per_token_fp8_quant$address() {
+        return sipu_per_token_fp8_quant.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * sipu_status sipu_per_token_fp8_quant(const sipu_tensor *out, const sipu_tensor *input, const sipu_tensor *scale, const sipu_tensor *scale_ub)
+     * }
+     */
+    public static int sipu_per_token_fp8_quant(MemorySegment out, MemorySegment input, MemorySegment scale, MemorySegment scale_ub) {
+        var mh$ = sipu_per_token_fp8_quant.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("sipu_per_token_fp8_quant", out, input, scale, scale_ub);
+            }
+            return (int)mh$.invokeExact(out, input, scale, scale_ub);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class sipu_per_token_int8_quant {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            SipuKernels.C_INT,
+            SipuKernels.C_POINTER,
+            SipuKernels.C_POINTER,
+            SipuKernels.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("sipu_per_token_int8_quant");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * sipu_status sipu_per_token_int8_quant(const sipu_tensor *out, const sipu_tensor *input, const sipu_tensor *scale)
+     * }
+     */
+    public static FunctionDescriptor sipu_per_token_int8_quant$descriptor() {
+        return sipu_per_token_int8_quant.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * sipu_status sipu_per_token_int8_quant(const sipu_tensor *out, const sipu_tensor *input, const sipu_tensor *scale)
+     * }
+     */
+    public static MethodHandle sipu_per_token_int8_quant$handle() {
+        return sipu_per_token_int8_quant.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * sipu_status sipu_per_token_int8_quant(const sipu_tensor *out, const sipu_tensor *input, const sipu_tensor *scale)
+     * }
+     */
+    public static MemorySegment sipu_per_token_int8_quant$address() {
+        return sipu_per_token_int8_quant.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * sipu_status sipu_per_token_int8_quant(const sipu_tensor *out, const sipu_tensor *input, const sipu_tensor *scale)
+     * }
+     */
+    public static int sipu_per_token_int8_quant(MemorySegment out, MemorySegment input, MemorySegment scale) {
+        var mh$ = sipu_per_token_int8_quant.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("sipu_per_token_int8_quant", out, input, scale);
+            }
+            return (int)mh$.invokeExact(out, input, scale);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class sipu_act_quant {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            SipuKernels.C_INT,
+            SipuKernels.C_POINTER,
+            SipuKernels.C_POINTER,
+            SipuKernels.C_POINTER,
+            SipuKernels.C_LONG,
+            SipuKernels.C_INT
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("sipu_act_quant");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * sipu_status sipu_act_quant(const sipu_tensor *y, const sipu_tensor *s, const sipu_tensor *x, int64_t block_size, int32_t ue8m0)
+     * }
+     */
+    public static FunctionDescriptor sipu_act_quant$descriptor() {
+        return sipu_act_quant.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * sipu_status sipu_act_quant(const sipu_tensor *y, const sipu_tensor *s, const sipu_tensor *x, int64_t block_size, int32_t ue8m0)
+     * }
+     */
+    public static MethodHandle sipu_act_quant$handle() {
+        return sipu_act_quant.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * sipu_status sipu_act_quant(const sipu_tensor *y, const sipu_tensor *s, const sipu_tensor *x, int64_t block_size, int32_t ue8m0)
+     * }
+     */
+    public static MemorySegment sipu_act_quant$address() {
+        return sipu_act_quant.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * sipu_status sipu_act_quant(const sipu_tensor *y, const sipu_tensor *s, const sipu_tensor *x, int64_t block_size, int32_t ue8m0)
+     * }
+     */
+    public static int sipu_act_quant(MemorySegment y, MemorySegment s, MemorySegment x, long block_size, int ue8m0) {
+        var mh$ = sipu_act_quant.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("sipu_act_quant", y, s, x, block_size, ue8m0);
+            }
+            return (int)mh$.invokeExact(y, s, x, block_size, ue8m0);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class sipu_weight_dequant {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            SipuKernels.C_INT,
+            SipuKernels.C_POINTER,
+            SipuKernels.C_POINTER,
+            SipuKernels.C_POINTER,
+            SipuKernels.C_LONG
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("sipu_weight_dequant");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * sipu_status sipu_weight_dequant(const sipu_tensor *y, const sipu_tensor *x, const sipu_tensor *s, int64_t block_size)
+     * }
+     */
+    public static FunctionDescriptor sipu_weight_dequant$descriptor() {
+        return sipu_weight_dequant.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * sipu_status sipu_weight_dequant(const sipu_tensor *y, const sipu_tensor *x, const sipu_tensor *s, int64_t block_size)
+     * }
+     */
+    public static MethodHandle sipu_weight_dequant$handle() {
+        return sipu_weight_dequant.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * sipu_status sipu_weight_dequant(const sipu_tensor *y, const sipu_tensor *x, const sipu_tensor *s, int64_t block_size)
+     * }
+     */
+    public static MemorySegment sipu_weight_dequant$address() {
+        return sipu_weight_dequant.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * sipu_status sipu_weight_dequant(const sipu_tensor *y, const sipu_tensor *x, const sipu_tensor *s, int64_t block_size)
+     * }
+     */
+    public static int sipu_weight_dequant(MemorySegment y, MemorySegment x, MemorySegment s, long block_size) {
+        var mh$ = sipu_weight_dequant.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("sipu_weight_dequant", y, x, s, block_size);
+            }
+            return (int)mh$.invokeExact(y, x, s, block_size);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class sipu_fp8_gemm {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            SipuKernels.C_INT,
+            SipuKernels.C_POINTER,
+            SipuKernels.C_POINTER,
+            SipuKernels.C_POINTER,
+            SipuKernels.C_POINTER,
+            SipuKernels.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("sipu_fp8_gemm");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * sipu_status sipu_fp8_gemm(const sipu_tensor *c, const sipu_tensor *a, const sipu_tensor *a_s, const sipu_tensor *b, const sipu_tensor *b_s)
+     * }
+     */
+    public static FunctionDescriptor sipu_fp8_gemm$descriptor() {
+        return sipu_fp8_gemm.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * sipu_status sipu_fp8_gemm(const sipu_tensor *c, const sipu_tensor *a, const sipu_tensor *a_s, const sipu_tensor *b, const sipu_tensor *b_s)
+     * }
+     */
+    public static MethodHandle sipu_fp8_gemm$handle() {
+        return sipu_fp8_gemm.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * sipu_status sipu_fp8_gemm(const sipu_tensor *c, const sipu_tensor *a, const sipu_tensor *a_s, const sipu_tensor *b, const sipu_tensor *b_s)
+     * }
+     */
+    public static MemorySegment sipu_fp8_gemm$address() {
+        return sipu_fp8_gemm.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * sipu_status sipu_fp8_gemm(const sipu_tensor *c, const sipu_tensor *a, const sipu_tensor *a_s, const sipu_tensor *b, const sipu_tensor *b_s)
+     * }
+     */
+    public static int sipu_fp8_gemm(MemorySegment c, MemorySegment a, MemorySegment a_s, MemorySegment b, MemorySegment b_s) {
+        var mh$ = sipu_fp8_gemm.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("sipu_fp8_gemm", c, a, a_s, b, b_s);
+            }
+            return (int)mh$.invokeExact(c, a, a_s, b, b_s);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class sipu_moe_sum {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            SipuKernels.C_INT,
+            SipuKernels.C_POINTER,
+            SipuKernels.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("sipu_moe_sum");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * sipu_status sipu_moe_sum(const sipu_tensor *input, const sipu_tensor *output)
+     * }
+     */
+    public static FunctionDescriptor sipu_moe_sum$descriptor() {
+        return sipu_moe_sum.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * sipu_status sipu_moe_sum(const sipu_tensor *input, const sipu_tensor *output)
+     * }
+     */
+    public static MethodHandle sipu_moe_sum$handle() {
+        return sipu_moe_sum.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * sipu_status sipu_moe_sum(const sipu_tensor *input, const sipu_tensor *output)
+     * }
+     */
+    public static MemorySegment sipu_moe_sum$address() {
+        return sipu_moe_sum.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * sipu_status sipu_moe_sum(const sipu_tensor *input, const sipu_tensor *output)
+     * }
+     */
+    public static int sipu_moe_sum(MemorySegment input, MemorySegment output) {
+        var mh$ = sipu_moe_sum.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("sipu_moe_sum", input, output);
+            }
+            return (int)mh$.invokeExact(input, output);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class sipu_topk_softmax {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            SipuKernels.C_INT,
+            SipuKernels.C_POINTER,
+            SipuKernels.C_POINTER,
+            SipuKernels.C_POINTER,
+            SipuKernels.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("sipu_topk_softmax");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * sipu_status sipu_topk_softmax(const sipu_tensor *weights, const sipu_tensor *indices, const sipu_tensor *token_expert_indices, const sipu_tensor *gating)
+     * }
+     */
+    public static FunctionDescriptor sipu_topk_softmax$descriptor() {
+        return sipu_topk_softmax.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * sipu_status sipu_topk_softmax(const sipu_tensor *weights, const sipu_tensor *indices, const sipu_tensor *token_expert_indices, const sipu_tensor *gating)
+     * }
+     */
+    public static MethodHandle sipu_topk_softmax$handle() {
+        return sipu_topk_softmax.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * sipu_status sipu_topk_softmax(const sipu_tensor *weights, const sipu_tensor *indices, const sipu_tensor *token_expert_indices, const sipu_tensor *gating)
+     * }
+     */
+    public static MemorySegment sipu_topk_softmax$address() {
+        return sipu_topk_softmax.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * sipu_status sipu_topk_softmax(const sipu_tensor *weights, const sipu_tensor *indices, const sipu_tensor *token_expert_indices, const sipu_tensor *gating)
+     * }
+     */
+    public static int sipu_topk_softmax(MemorySegment weights, MemorySegment indices, MemorySegment token_expert_indices, MemorySegment gating) {
+        var mh$ = sipu_topk_softmax.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("sipu_topk_softmax", weights, indices, token_expert_indices, gating);
+            }
+            return (int)mh$.invokeExact(weights, indices, token_expert_indices, gating);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class sipu_grouped_topk {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            SipuKernels.C_INT,
+            SipuKernels.C_POINTER,
+            SipuKernels.C_POINTER,
+            SipuKernels.C_POINTER,
+            SipuKernels.C_POINTER,
+            SipuKernels.C_LONG,
+            SipuKernels.C_LONG,
+            SipuKernels.C_INT,
+            SipuKernels.C_DOUBLE,
+            SipuKernels.C_INT
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("sipu_grouped_topk");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * sipu_status sipu_grouped_topk(const sipu_tensor *weights, const sipu_tensor *ids, const sipu_tensor *scores, const sipu_tensor *bias, int64_t n_group, int64_t topk_group, int32_t renormalize, double routed_scaling_factor, int32_t scoring_func)
+     * }
+     */
+    public static FunctionDescriptor sipu_grouped_topk$descriptor() {
+        return sipu_grouped_topk.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * sipu_status sipu_grouped_topk(const sipu_tensor *weights, const sipu_tensor *ids, const sipu_tensor *scores, const sipu_tensor *bias, int64_t n_group, int64_t topk_group, int32_t renormalize, double routed_scaling_factor, int32_t scoring_func)
+     * }
+     */
+    public static MethodHandle sipu_grouped_topk$handle() {
+        return sipu_grouped_topk.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * sipu_status sipu_grouped_topk(const sipu_tensor *weights, const sipu_tensor *ids, const sipu_tensor *scores, const sipu_tensor *bias, int64_t n_group, int64_t topk_group, int32_t renormalize, double routed_scaling_factor, int32_t scoring_func)
+     * }
+     */
+    public static MemorySegment sipu_grouped_topk$address() {
+        return sipu_grouped_topk.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * sipu_status sipu_grouped_topk(const sipu_tensor *weights, const sipu_tensor *ids, const sipu_tensor *scores, const sipu_tensor *bias, int64_t n_group, int64_t topk_group, int32_t renormalize, double routed_scaling_factor, int32_t scoring_func)
+     * }
+     */
+    public static int sipu_grouped_topk(MemorySegment weights, MemorySegment ids, MemorySegment scores, MemorySegment bias, long n_group, long topk_group, int renormalize, double routed_scaling_factor, int scoring_func) {
+        var mh$ = sipu_grouped_topk.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("sipu_grouped_topk", weights, ids, scores, bias, n_group, topk_group, renormalize, routed_scaling_factor, scoring_func);
+            }
+            return (int)mh$.invokeExact(weights, ids, scores, bias, n_group, topk_group, renormalize, routed_scaling_factor, scoring_func);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class sipu_moe_align_block_size {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            SipuKernels.C_INT,
+            SipuKernels.C_POINTER,
+            SipuKernels.C_LONG,
+            SipuKernels.C_LONG,
+            SipuKernels.C_POINTER,
+            SipuKernels.C_POINTER,
+            SipuKernels.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("sipu_moe_align_block_size");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * sipu_status sipu_moe_align_block_size(const sipu_tensor *topk_ids, int64_t num_experts, int64_t block_size, const sipu_tensor *sorted_token_ids, const sipu_tensor *expert_ids, const sipu_tensor *num_tokens_post_pad)
+     * }
+     */
+    public static FunctionDescriptor sipu_moe_align_block_size$descriptor() {
+        return sipu_moe_align_block_size.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * sipu_status sipu_moe_align_block_size(const sipu_tensor *topk_ids, int64_t num_experts, int64_t block_size, const sipu_tensor *sorted_token_ids, const sipu_tensor *expert_ids, const sipu_tensor *num_tokens_post_pad)
+     * }
+     */
+    public static MethodHandle sipu_moe_align_block_size$handle() {
+        return sipu_moe_align_block_size.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * sipu_status sipu_moe_align_block_size(const sipu_tensor *topk_ids, int64_t num_experts, int64_t block_size, const sipu_tensor *sorted_token_ids, const sipu_tensor *expert_ids, const sipu_tensor *num_tokens_post_pad)
+     * }
+     */
+    public static MemorySegment sipu_moe_align_block_size$address() {
+        return sipu_moe_align_block_size.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * sipu_status sipu_moe_align_block_size(const sipu_tensor *topk_ids, int64_t num_experts, int64_t block_size, const sipu_tensor *sorted_token_ids, const sipu_tensor *expert_ids, const sipu_tensor *num_tokens_post_pad)
+     * }
+     */
+    public static int sipu_moe_align_block_size(MemorySegment topk_ids, long num_experts, long block_size, MemorySegment sorted_token_ids, MemorySegment expert_ids, MemorySegment num_tokens_post_pad) {
+        var mh$ = sipu_moe_align_block_size.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("sipu_moe_align_block_size", topk_ids, num_experts, block_size, sorted_token_ids, expert_ids, num_tokens_post_pad);
+            }
+            return (int)mh$.invokeExact(topk_ids, num_experts, block_size, sorted_token_ids, expert_ids, num_tokens_post_pad);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class sipu_concat_and_cache_mla {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            SipuKernels.C_INT,
+            SipuKernels.C_POINTER,
+            SipuKernels.C_POINTER,
+            SipuKernels.C_POINTER,
+            SipuKernels.C_POINTER,
+            SipuKernels.C_INT,
+            SipuKernels.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("sipu_concat_and_cache_mla");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * sipu_status sipu_concat_and_cache_mla(const sipu_tensor *kv_c, const sipu_tensor *k_pe, const sipu_tensor *kv_cache, const sipu_tensor *slot_mapping, int32_t fp8, const sipu_tensor *scale)
+     * }
+     */
+    public static FunctionDescriptor sipu_concat_and_cache_mla$descriptor() {
+        return sipu_concat_and_cache_mla.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * sipu_status sipu_concat_and_cache_mla(const sipu_tensor *kv_c, const sipu_tensor *k_pe, const sipu_tensor *kv_cache, const sipu_tensor *slot_mapping, int32_t fp8, const sipu_tensor *scale)
+     * }
+     */
+    public static MethodHandle sipu_concat_and_cache_mla$handle() {
+        return sipu_concat_and_cache_mla.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * sipu_status sipu_concat_and_cache_mla(const sipu_tensor *kv_c, const sipu_tensor *k_pe, const sipu_tensor *kv_cache, const sipu_tensor *slot_mapping, int32_t fp8, const sipu_tensor *scale)
+     * }
+     */
+    public static MemorySegment sipu_concat_and_cache_mla$address() {
+        return sipu_concat_and_cache_mla.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * sipu_status sipu_concat_and_cache_mla(const sipu_tensor *kv_c, const sipu_tensor *k_pe, const sipu_tensor *kv_cache, const sipu_tensor *slot_mapping, int32_t fp8, const sipu_tensor *scale)
+     * }
+     */
+    public static int sipu_concat_and_cache_mla(MemorySegment kv_c, MemorySegment k_pe, MemorySegment kv_cache, MemorySegment slot_mapping, int fp8, MemorySegment scale) {
+        var mh$ = sipu_concat_and_cache_mla.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("sipu_concat_and_cache_mla", kv_c, k_pe, kv_cache, slot_mapping, fp8, scale);
+            }
+            return (int)mh$.invokeExact(kv_c, k_pe, kv_cache, slot_mapping, fp8, scale);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
 }
 

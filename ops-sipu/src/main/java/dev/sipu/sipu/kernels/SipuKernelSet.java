@@ -11,5 +11,8 @@ public final class SipuKernelSet {
         ElementwiseKernels.register(r);
         MatmulKernels.register(r);
         LlmKernels.register(r);
+        RopeNormKernels.register(r);
+        QuantKernels.register(r);
+        MoeKernels.register(r);
     }
 }
