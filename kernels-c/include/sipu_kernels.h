@@ -96,23 +96,66 @@ sipu_status sipu_arange(const sipu_tensor *out, double start, double step, int64
 sipu_status sipu_copy(const sipu_tensor *dst, const sipu_tensor *src);
 
 typedef enum {
-    SIPU_BINARY_ADD = 0,   /* a + alpha * b */
-    SIPU_BINARY_SUB = 1,   /* a - alpha * b */
+    SIPU_BINARY_ADD = 0,          /* a + alpha * b */
+    SIPU_BINARY_SUB = 1,          /* a - alpha * b */
     SIPU_BINARY_MUL = 2,
-    SIPU_BINARY_DIV = 3    /* true division */
+    SIPU_BINARY_DIV = 3,          /* true division */
+    SIPU_BINARY_FLOOR_DIVIDE = 4, /* floor(a / b); integer division by zero is an error */
+    SIPU_BINARY_POW = 5,          /* integer exponents must be >= 0 */
+    SIPU_BINARY_BITWISE_AND = 6,
+    SIPU_BINARY_BITWISE_OR = 7,
+    SIPU_BINARY_EQ = 8,           /* comparisons store bool */
+    SIPU_BINARY_LT = 9,
+    SIPU_BINARY_LE = 10,
+    SIPU_BINARY_GT = 11,
+    SIPU_BINARY_GE = 12,
+    SIPU_BINARY_RSUB = 13         /* b - alpha * a */
 } sipu_binary_op;
 
-/* out = a (op) b computed in out's dtype (fp32 for 16/8-bit floats); b == NULL uses bscalar. */
-sipu_status sipu_binary(int32_t op, const sipu_tensor *out, const sipu_tensor *a,
-                        const sipu_tensor *b, double bscalar, double alpha);
+/* out = a (op) b: both operands are converted to `common` (PyTorch's common dtype) and the op runs in
+ * its compute type (fp32 for 16/8-bit floats, double for f64, int64 for integers and bool); the result
+ * is stored as out's dtype. b == NULL uses bscalar. */
+sipu_status sipu_binary(int32_t op, const sipu_tensor *out, const sipu_tensor *a, const sipu_tensor *b,
+                        double bscalar, double alpha, int32_t common);
 
 typedef enum {
     SIPU_UNARY_NEG = 0,
     SIPU_UNARY_SIGMOID = 1,
-    SIPU_UNARY_SILU = 2
+    SIPU_UNARY_SILU = 2,
+    SIPU_UNARY_COS = 3,
+    SIPU_UNARY_SIN = 4,
+    SIPU_UNARY_RSQRT = 5,
+    SIPU_UNARY_RECIPROCAL = 6,
+    SIPU_UNARY_BITWISE_NOT = 7    /* integers and bool */
 } sipu_unary_op;
 
+/* out = op(in), computed in out's compute type (the input is converted first). */
 sipu_status sipu_unary(int32_t op, const sipu_tensor *out, const sipu_tensor *in);
+
+/* out = cond ? a : b (cond bool; a, b converted to out's dtype). */
+sipu_status sipu_where(const sipu_tensor *out, const sipu_tensor *cond, const sipu_tensor *a, const sipu_tensor *b);
+/* self[mask] = value (mask bool, broadcast to self); integer dtypes take ivalue. */
+sipu_status sipu_masked_fill(const sipu_tensor *self, const sipu_tensor *mask, double fvalue, int64_t ivalue);
+/* out = clamp(in, lo, hi) in out's compute type; NaN inputs stay NaN. */
+sipu_status sipu_clamp(const sipu_tensor *out, const sipu_tensor *in, int32_t has_min, double lo, int32_t has_max, double hi);
+
+/* ---- reductions over rows ----------------------------------------------------------------- */
+typedef enum {
+    SIPU_REDUCE_SUM = 0,
+    SIPU_REDUCE_MEAN = 1,
+    SIPU_REDUCE_AMAX = 2,    /* NaN propagates */
+    SIPU_REDUCE_MAX = 3,     /* values and indices (first maximum, first NaN) */
+    SIPU_REDUCE_ARGMAX = 4,
+    SIPU_REDUCE_ANY = 5
+} sipu_reduce_op;
+
+/* out[r] = op(in[r, :]) for in [R, N] (any strides); `indices` (int64 [R]) only for MAX. Floating
+ * sums accumulate in fp32 (double for f64), integer sums in int64. */
+sipu_status sipu_reduce_rows(int32_t op, const sipu_tensor *out, const sipu_tensor *indices, const sipu_tensor *in);
+/* Numerically stable softmax (or log-softmax) of each row of in [R, N] into out [R, N]. */
+sipu_status sipu_softmax_rows(const sipu_tensor *out, const sipu_tensor *in, int32_t log);
+/* Running sums of each row of in [R, N] into out [R, N] (accumulated in out's compute type). */
+sipu_status sipu_cumsum_rows(const sipu_tensor *out, const sipu_tensor *in);
 
 /* ---- matmul ----------------------------------------------------------------------------- */
 /* out[b] = a[b] @ b[b] (+ bias broadcast over rows when bias != NULL). a [B?, M, K], b [B?, K, N],

@@ -57,7 +57,7 @@ static void test_binary_broadcast(void) {
         for (int i = 0; i < n; i++) b[i] = (float) i - 3.0f;
         int64_t sz[] = {3, n}, st[] = {n, 1}, bst[] = {0, 1};
         sipu_tensor to = desc(o, SIPU_F32, 2, sz, st), ta = desc(a, SIPU_F32, 2, sz, st), tb = desc(b, SIPU_F32, 2, sz, bst);
-        CHECK(sipu_binary(SIPU_BINARY_ADD, &to, &ta, &tb, 0, 2.0) == SIPU_OK, "%s", sipu_last_error());
+        CHECK(sipu_binary(SIPU_BINARY_ADD, &to, &ta, &tb, 0, 2.0, SIPU_F32) == SIPU_OK, "%s", sipu_last_error());
         for (int i = 0; i < 3 * n; i++) CHECK(o[i] == a[i] + 2.0f * b[i % n], "add at %d", i);
         free(a); free(b); free(o);
     }
@@ -69,7 +69,7 @@ static void test_binary_broadcast(void) {
     for (int64_t i = 0; i < n; i++) { ai[i] = i; bb[i] = f32_to_bf16((float) (i % 7)); }
     int64_t sz[] = {n}, st[] = {1};
     sipu_tensor to = desc(o, SIPU_F32, 1, sz, st), ta = desc(ai, SIPU_I64, 1, sz, st), tb = desc(bb, SIPU_BF16, 1, sz, st);
-    CHECK(sipu_binary(SIPU_BINARY_MUL, &to, &ta, &tb, 0, 1) == SIPU_OK, "%s", sipu_last_error());
+    CHECK(sipu_binary(SIPU_BINARY_MUL, &to, &ta, &tb, 0, 1, SIPU_F32) == SIPU_OK, "%s", sipu_last_error());
     for (int64_t i = 0; i < n; i++) CHECK(o[i] == (float) i * (float) (i % 7), "mixed mul at %lld", (long long) i);
     free(ai); free(bb); free(o);
 }

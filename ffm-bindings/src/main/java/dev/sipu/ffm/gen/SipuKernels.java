@@ -1113,6 +1113,96 @@ public class SipuKernels extends SipuKernels$shared {
     public static int SIPU_BINARY_DIV() {
         return SIPU_BINARY_DIV;
     }
+    private static final int SIPU_BINARY_FLOOR_DIVIDE = (int)4L;
+    /**
+     * {@snippet lang=c :
+     * enum <anonymous>.SIPU_BINARY_FLOOR_DIVIDE = 4
+     * }
+     */
+    public static int SIPU_BINARY_FLOOR_DIVIDE() {
+        return SIPU_BINARY_FLOOR_DIVIDE;
+    }
+    private static final int SIPU_BINARY_POW = (int)5L;
+    /**
+     * {@snippet lang=c :
+     * enum <anonymous>.SIPU_BINARY_POW = 5
+     * }
+     */
+    public static int SIPU_BINARY_POW() {
+        return SIPU_BINARY_POW;
+    }
+    private static final int SIPU_BINARY_BITWISE_AND = (int)6L;
+    /**
+     * {@snippet lang=c :
+     * enum <anonymous>.SIPU_BINARY_BITWISE_AND = 6
+     * }
+     */
+    public static int SIPU_BINARY_BITWISE_AND() {
+        return SIPU_BINARY_BITWISE_AND;
+    }
+    private static final int SIPU_BINARY_BITWISE_OR = (int)7L;
+    /**
+     * {@snippet lang=c :
+     * enum <anonymous>.SIPU_BINARY_BITWISE_OR = 7
+     * }
+     */
+    public static int SIPU_BINARY_BITWISE_OR() {
+        return SIPU_BINARY_BITWISE_OR;
+    }
+    private static final int SIPU_BINARY_EQ = (int)8L;
+    /**
+     * {@snippet lang=c :
+     * enum <anonymous>.SIPU_BINARY_EQ = 8
+     * }
+     */
+    public static int SIPU_BINARY_EQ() {
+        return SIPU_BINARY_EQ;
+    }
+    private static final int SIPU_BINARY_LT = (int)9L;
+    /**
+     * {@snippet lang=c :
+     * enum <anonymous>.SIPU_BINARY_LT = 9
+     * }
+     */
+    public static int SIPU_BINARY_LT() {
+        return SIPU_BINARY_LT;
+    }
+    private static final int SIPU_BINARY_LE = (int)10L;
+    /**
+     * {@snippet lang=c :
+     * enum <anonymous>.SIPU_BINARY_LE = 10
+     * }
+     */
+    public static int SIPU_BINARY_LE() {
+        return SIPU_BINARY_LE;
+    }
+    private static final int SIPU_BINARY_GT = (int)11L;
+    /**
+     * {@snippet lang=c :
+     * enum <anonymous>.SIPU_BINARY_GT = 11
+     * }
+     */
+    public static int SIPU_BINARY_GT() {
+        return SIPU_BINARY_GT;
+    }
+    private static final int SIPU_BINARY_GE = (int)12L;
+    /**
+     * {@snippet lang=c :
+     * enum <anonymous>.SIPU_BINARY_GE = 12
+     * }
+     */
+    public static int SIPU_BINARY_GE() {
+        return SIPU_BINARY_GE;
+    }
+    private static final int SIPU_BINARY_RSUB = (int)13L;
+    /**
+     * {@snippet lang=c :
+     * enum <anonymous>.SIPU_BINARY_RSUB = 13
+     * }
+     */
+    public static int SIPU_BINARY_RSUB() {
+        return SIPU_BINARY_RSUB;
+    }
 
     private static class sipu_binary {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(
@@ -1122,7 +1212,8 @@ public class SipuKernels extends SipuKernels$shared {
             SipuKernels.C_POINTER,
             SipuKernels.C_POINTER,
             SipuKernels.C_DOUBLE,
-            SipuKernels.C_DOUBLE
+            SipuKernels.C_DOUBLE,
+            SipuKernels.C_INT
         );
 
         public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("sipu_binary");
@@ -1133,7 +1224,7 @@ public class SipuKernels extends SipuKernels$shared {
     /**
      * Function descriptor for:
      * {@snippet lang=c :
-     * sipu_status sipu_binary(int32_t op, const sipu_tensor *out, const sipu_tensor *a, const sipu_tensor *b, double bscalar, double alpha)
+     * sipu_status sipu_binary(int32_t op, const sipu_tensor *out, const sipu_tensor *a, const sipu_tensor *b, double bscalar, double alpha, int32_t common)
      * }
      */
     public static FunctionDescriptor sipu_binary$descriptor() {
@@ -1143,7 +1234,7 @@ public class SipuKernels extends SipuKernels$shared {
     /**
      * Downcall method handle for:
      * {@snippet lang=c :
-     * sipu_status sipu_binary(int32_t op, const sipu_tensor *out, const sipu_tensor *a, const sipu_tensor *b, double bscalar, double alpha)
+     * sipu_status sipu_binary(int32_t op, const sipu_tensor *out, const sipu_tensor *a, const sipu_tensor *b, double bscalar, double alpha, int32_t common)
      * }
      */
     public static MethodHandle sipu_binary$handle() {
@@ -1153,7 +1244,7 @@ public class SipuKernels extends SipuKernels$shared {
     /**
      * Address for:
      * {@snippet lang=c :
-     * sipu_status sipu_binary(int32_t op, const sipu_tensor *out, const sipu_tensor *a, const sipu_tensor *b, double bscalar, double alpha)
+     * sipu_status sipu_binary(int32_t op, const sipu_tensor *out, const sipu_tensor *a, const sipu_tensor *b, double bscalar, double alpha, int32_t common)
      * }
      */
     public static MemorySegment sipu_binary$address() {
@@ -1162,16 +1253,16 @@ public class SipuKernels extends SipuKernels$shared {
 
     /**
      * {@snippet lang=c :
-     * sipu_status sipu_binary(int32_t op, const sipu_tensor *out, const sipu_tensor *a, const sipu_tensor *b, double bscalar, double alpha)
+     * sipu_status sipu_binary(int32_t op, const sipu_tensor *out, const sipu_tensor *a, const sipu_tensor *b, double bscalar, double alpha, int32_t common)
      * }
      */
-    public static int sipu_binary(int op, MemorySegment out, MemorySegment a, MemorySegment b, double bscalar, double alpha) {
+    public static int sipu_binary(int op, MemorySegment out, MemorySegment a, MemorySegment b, double bscalar, double alpha, int common) {
         var mh$ = sipu_binary.HANDLE;
         try {
             if (TRACE_DOWNCALLS) {
-                traceDowncall("sipu_binary", op, out, a, b, bscalar, alpha);
+                traceDowncall("sipu_binary", op, out, a, b, bscalar, alpha, common);
             }
-            return (int)mh$.invokeExact(op, out, a, b, bscalar, alpha);
+            return (int)mh$.invokeExact(op, out, a, b, bscalar, alpha, common);
         } catch (Error | RuntimeException ex) {
            throw ex;
         } catch (Throwable ex$) {
@@ -1204,6 +1295,51 @@ public class SipuKernels extends SipuKernels$shared {
      */
     public static int SIPU_UNARY_SILU() {
         return SIPU_UNARY_SILU;
+    }
+    private static final int SIPU_UNARY_COS = (int)3L;
+    /**
+     * {@snippet lang=c :
+     * enum <anonymous>.SIPU_UNARY_COS = 3
+     * }
+     */
+    public static int SIPU_UNARY_COS() {
+        return SIPU_UNARY_COS;
+    }
+    private static final int SIPU_UNARY_SIN = (int)4L;
+    /**
+     * {@snippet lang=c :
+     * enum <anonymous>.SIPU_UNARY_SIN = 4
+     * }
+     */
+    public static int SIPU_UNARY_SIN() {
+        return SIPU_UNARY_SIN;
+    }
+    private static final int SIPU_UNARY_RSQRT = (int)5L;
+    /**
+     * {@snippet lang=c :
+     * enum <anonymous>.SIPU_UNARY_RSQRT = 5
+     * }
+     */
+    public static int SIPU_UNARY_RSQRT() {
+        return SIPU_UNARY_RSQRT;
+    }
+    private static final int SIPU_UNARY_RECIPROCAL = (int)6L;
+    /**
+     * {@snippet lang=c :
+     * enum <anonymous>.SIPU_UNARY_RECIPROCAL = 6
+     * }
+     */
+    public static int SIPU_UNARY_RECIPROCAL() {
+        return SIPU_UNARY_RECIPROCAL;
+    }
+    private static final int SIPU_UNARY_BITWISE_NOT = (int)7L;
+    /**
+     * {@snippet lang=c :
+     * enum <anonymous>.SIPU_UNARY_BITWISE_NOT = 7
+     * }
+     */
+    public static int SIPU_UNARY_BITWISE_NOT() {
+        return SIPU_UNARY_BITWISE_NOT;
     }
 
     private static class sipu_unary {
@@ -1261,6 +1397,437 @@ public class SipuKernels extends SipuKernels$shared {
                 traceDowncall("sipu_unary", op, out, in);
             }
             return (int)mh$.invokeExact(op, out, in);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class sipu_where {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            SipuKernels.C_INT,
+            SipuKernels.C_POINTER,
+            SipuKernels.C_POINTER,
+            SipuKernels.C_POINTER,
+            SipuKernels.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("sipu_where");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * sipu_status sipu_where(const sipu_tensor *out, const sipu_tensor *cond, const sipu_tensor *a, const sipu_tensor *b)
+     * }
+     */
+    public static FunctionDescriptor sipu_where$descriptor() {
+        return sipu_where.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * sipu_status sipu_where(const sipu_tensor *out, const sipu_tensor *cond, const sipu_tensor *a, const sipu_tensor *b)
+     * }
+     */
+    public static MethodHandle sipu_where$handle() {
+        return sipu_where.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * sipu_status sipu_where(const sipu_tensor *out, const sipu_tensor *cond, const sipu_tensor *a, const sipu_tensor *b)
+     * }
+     */
+    public static MemorySegment sipu_where$address() {
+        return sipu_where.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * sipu_status sipu_where(const sipu_tensor *out, const sipu_tensor *cond, const sipu_tensor *a, const sipu_tensor *b)
+     * }
+     */
+    public static int sipu_where(MemorySegment out, MemorySegment cond, MemorySegment a, MemorySegment b) {
+        var mh$ = sipu_where.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("sipu_where", out, cond, a, b);
+            }
+            return (int)mh$.invokeExact(out, cond, a, b);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class sipu_masked_fill {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            SipuKernels.C_INT,
+            SipuKernels.C_POINTER,
+            SipuKernels.C_POINTER,
+            SipuKernels.C_DOUBLE,
+            SipuKernels.C_LONG
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("sipu_masked_fill");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * sipu_status sipu_masked_fill(const sipu_tensor *self, const sipu_tensor *mask, double fvalue, int64_t ivalue)
+     * }
+     */
+    public static FunctionDescriptor sipu_masked_fill$descriptor() {
+        return sipu_masked_fill.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * sipu_status sipu_masked_fill(const sipu_tensor *self, const sipu_tensor *mask, double fvalue, int64_t ivalue)
+     * }
+     */
+    public static MethodHandle sipu_masked_fill$handle() {
+        return sipu_masked_fill.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * sipu_status sipu_masked_fill(const sipu_tensor *self, const sipu_tensor *mask, double fvalue, int64_t ivalue)
+     * }
+     */
+    public static MemorySegment sipu_masked_fill$address() {
+        return sipu_masked_fill.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * sipu_status sipu_masked_fill(const sipu_tensor *self, const sipu_tensor *mask, double fvalue, int64_t ivalue)
+     * }
+     */
+    public static int sipu_masked_fill(MemorySegment self, MemorySegment mask, double fvalue, long ivalue) {
+        var mh$ = sipu_masked_fill.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("sipu_masked_fill", self, mask, fvalue, ivalue);
+            }
+            return (int)mh$.invokeExact(self, mask, fvalue, ivalue);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class sipu_clamp {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            SipuKernels.C_INT,
+            SipuKernels.C_POINTER,
+            SipuKernels.C_POINTER,
+            SipuKernels.C_INT,
+            SipuKernels.C_DOUBLE,
+            SipuKernels.C_INT,
+            SipuKernels.C_DOUBLE
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("sipu_clamp");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * sipu_status sipu_clamp(const sipu_tensor *out, const sipu_tensor *in, int32_t has_min, double lo, int32_t has_max, double hi)
+     * }
+     */
+    public static FunctionDescriptor sipu_clamp$descriptor() {
+        return sipu_clamp.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * sipu_status sipu_clamp(const sipu_tensor *out, const sipu_tensor *in, int32_t has_min, double lo, int32_t has_max, double hi)
+     * }
+     */
+    public static MethodHandle sipu_clamp$handle() {
+        return sipu_clamp.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * sipu_status sipu_clamp(const sipu_tensor *out, const sipu_tensor *in, int32_t has_min, double lo, int32_t has_max, double hi)
+     * }
+     */
+    public static MemorySegment sipu_clamp$address() {
+        return sipu_clamp.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * sipu_status sipu_clamp(const sipu_tensor *out, const sipu_tensor *in, int32_t has_min, double lo, int32_t has_max, double hi)
+     * }
+     */
+    public static int sipu_clamp(MemorySegment out, MemorySegment in, int has_min, double lo, int has_max, double hi) {
+        var mh$ = sipu_clamp.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("sipu_clamp", out, in, has_min, lo, has_max, hi);
+            }
+            return (int)mh$.invokeExact(out, in, has_min, lo, has_max, hi);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+    private static final int SIPU_REDUCE_SUM = (int)0L;
+    /**
+     * {@snippet lang=c :
+     * enum <anonymous>.SIPU_REDUCE_SUM = 0
+     * }
+     */
+    public static int SIPU_REDUCE_SUM() {
+        return SIPU_REDUCE_SUM;
+    }
+    private static final int SIPU_REDUCE_MEAN = (int)1L;
+    /**
+     * {@snippet lang=c :
+     * enum <anonymous>.SIPU_REDUCE_MEAN = 1
+     * }
+     */
+    public static int SIPU_REDUCE_MEAN() {
+        return SIPU_REDUCE_MEAN;
+    }
+    private static final int SIPU_REDUCE_AMAX = (int)2L;
+    /**
+     * {@snippet lang=c :
+     * enum <anonymous>.SIPU_REDUCE_AMAX = 2
+     * }
+     */
+    public static int SIPU_REDUCE_AMAX() {
+        return SIPU_REDUCE_AMAX;
+    }
+    private static final int SIPU_REDUCE_MAX = (int)3L;
+    /**
+     * {@snippet lang=c :
+     * enum <anonymous>.SIPU_REDUCE_MAX = 3
+     * }
+     */
+    public static int SIPU_REDUCE_MAX() {
+        return SIPU_REDUCE_MAX;
+    }
+    private static final int SIPU_REDUCE_ARGMAX = (int)4L;
+    /**
+     * {@snippet lang=c :
+     * enum <anonymous>.SIPU_REDUCE_ARGMAX = 4
+     * }
+     */
+    public static int SIPU_REDUCE_ARGMAX() {
+        return SIPU_REDUCE_ARGMAX;
+    }
+    private static final int SIPU_REDUCE_ANY = (int)5L;
+    /**
+     * {@snippet lang=c :
+     * enum <anonymous>.SIPU_REDUCE_ANY = 5
+     * }
+     */
+    public static int SIPU_REDUCE_ANY() {
+        return SIPU_REDUCE_ANY;
+    }
+
+    private static class sipu_reduce_rows {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            SipuKernels.C_INT,
+            SipuKernels.C_INT,
+            SipuKernels.C_POINTER,
+            SipuKernels.C_POINTER,
+            SipuKernels.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("sipu_reduce_rows");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * sipu_status sipu_reduce_rows(int32_t op, const sipu_tensor *out, const sipu_tensor *indices, const sipu_tensor *in)
+     * }
+     */
+    public static FunctionDescriptor sipu_reduce_rows$descriptor() {
+        return sipu_reduce_rows.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * sipu_status sipu_reduce_rows(int32_t op, const sipu_tensor *out, const sipu_tensor *indices, const sipu_tensor *in)
+     * }
+     */
+    public static MethodHandle sipu_reduce_rows$handle() {
+        return sipu_reduce_rows.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * sipu_status sipu_reduce_rows(int32_t op, const sipu_tensor *out, const sipu_tensor *indices, const sipu_tensor *in)
+     * }
+     */
+    public static MemorySegment sipu_reduce_rows$address() {
+        return sipu_reduce_rows.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * sipu_status sipu_reduce_rows(int32_t op, const sipu_tensor *out, const sipu_tensor *indices, const sipu_tensor *in)
+     * }
+     */
+    public static int sipu_reduce_rows(int op, MemorySegment out, MemorySegment indices, MemorySegment in) {
+        var mh$ = sipu_reduce_rows.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("sipu_reduce_rows", op, out, indices, in);
+            }
+            return (int)mh$.invokeExact(op, out, indices, in);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class sipu_softmax_rows {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            SipuKernels.C_INT,
+            SipuKernels.C_POINTER,
+            SipuKernels.C_POINTER,
+            SipuKernels.C_INT
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("sipu_softmax_rows");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * sipu_status sipu_softmax_rows(const sipu_tensor *out, const sipu_tensor *in, int32_t log)
+     * }
+     */
+    public static FunctionDescriptor sipu_softmax_rows$descriptor() {
+        return sipu_softmax_rows.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * sipu_status sipu_softmax_rows(const sipu_tensor *out, const sipu_tensor *in, int32_t log)
+     * }
+     */
+    public static MethodHandle sipu_softmax_rows$handle() {
+        return sipu_softmax_rows.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * sipu_status sipu_softmax_rows(const sipu_tensor *out, const sipu_tensor *in, int32_t log)
+     * }
+     */
+    public static MemorySegment sipu_softmax_rows$address() {
+        return sipu_softmax_rows.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * sipu_status sipu_softmax_rows(const sipu_tensor *out, const sipu_tensor *in, int32_t log)
+     * }
+     */
+    public static int sipu_softmax_rows(MemorySegment out, MemorySegment in, int log) {
+        var mh$ = sipu_softmax_rows.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("sipu_softmax_rows", out, in, log);
+            }
+            return (int)mh$.invokeExact(out, in, log);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class sipu_cumsum_rows {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            SipuKernels.C_INT,
+            SipuKernels.C_POINTER,
+            SipuKernels.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("sipu_cumsum_rows");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * sipu_status sipu_cumsum_rows(const sipu_tensor *out, const sipu_tensor *in)
+     * }
+     */
+    public static FunctionDescriptor sipu_cumsum_rows$descriptor() {
+        return sipu_cumsum_rows.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * sipu_status sipu_cumsum_rows(const sipu_tensor *out, const sipu_tensor *in)
+     * }
+     */
+    public static MethodHandle sipu_cumsum_rows$handle() {
+        return sipu_cumsum_rows.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * sipu_status sipu_cumsum_rows(const sipu_tensor *out, const sipu_tensor *in)
+     * }
+     */
+    public static MemorySegment sipu_cumsum_rows$address() {
+        return sipu_cumsum_rows.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * sipu_status sipu_cumsum_rows(const sipu_tensor *out, const sipu_tensor *in)
+     * }
+     */
+    public static int sipu_cumsum_rows(MemorySegment out, MemorySegment in) {
+        var mh$ = sipu_cumsum_rows.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("sipu_cumsum_rows", out, in);
+            }
+            return (int)mh$.invokeExact(out, in);
         } catch (Error | RuntimeException ex) {
            throw ex;
         } catch (Throwable ex$) {

@@ -1,0 +1,137 @@
+/* Row reductions, softmax and cumsum over [R, N] views (the Java side moves the reduced dims last). */
+#include "convert.h"
+#include "internal.h"
+
+#include <math.h>
+
+typedef struct { const char *base; int32_t dtype; int64_t rs, es; int item; } rows;
+
+static rows rows_of(const sipu_tensor *t) {
+    rows r = {t->data, t->dtype, t->strides[0], t->strides[1], sipu_itemsize(t->dtype)};
+    return r;
+}
+
+static inline double at(const rows *r, int64_t i, int64_t j) { return load_f64(r->base + (i * r->rs + j * r->es) * r->item, r->dtype); }
+static inline int64_t at_i(const rows *r, int64_t i, int64_t j) { return load_i64(r->base + (i * r->rs + j * r->es) * r->item, r->dtype); }
+
+static sipu_status check_rows(const char *fn, const sipu_tensor *in) {
+    sipu_status st = sipu_check(in, fn, "in");
+    if (st) return st;
+    if (in->ndim != 2) return sipu_fail(SIPU_ERR_INVALID_ARGUMENT, "%s: in must be [rows, n], has %d dimensions", fn, in->ndim);
+    return SIPU_OK;
+}
+
+SIPU_API sipu_status sipu_reduce_rows(int32_t op, const sipu_tensor *out, const sipu_tensor *idx, const sipu_tensor *in) {
+    const char *fn = "sipu_reduce_rows";
+    sipu_status st;
+    if ((st = check_rows(fn, in)) || (st = sipu_check(out, fn, "out"))) return st;
+    if (op < SIPU_REDUCE_SUM || op > SIPU_REDUCE_ANY) return sipu_fail(SIPU_ERR_INVALID_ARGUMENT, "%s: unknown op %d", fn, op);
+    int64_t R = in->sizes[0], N = in->sizes[1];
+    if (out->ndim != 1 || out->sizes[0] != R) return sipu_fail(SIPU_ERR_INVALID_ARGUMENT, "%s: out must be [%lld]", fn, (long long) R);
+    if (op == SIPU_REDUCE_MAX && (!idx || (st = sipu_check(idx, fn, "indices")) || idx->ndim != 1 || idx->sizes[0] != R || idx->dtype != SIPU_I64))
+        return st ? st : sipu_fail(SIPU_ERR_INVALID_ARGUMENT, "%s: MAX needs int64 indices [%lld]", fn, (long long) R);
+    if ((op == SIPU_REDUCE_AMAX || op == SIPU_REDUCE_MAX || op == SIPU_REDUCE_ARGMAX) && N == 0 && R > 0)
+        return sipu_fail(SIPU_ERR_INVALID_ARGUMENT, "%s: cannot take the maximum of an empty row", fn);
+    rows x = rows_of(in);
+    int oi = sipu_itemsize(out->dtype);
+    bool floating = sipu_is_float(in->dtype);
+    #pragma omp parallel for num_threads(sipu_threads()) if (R * N > 65536)
+    for (int64_t i = 0; i < R; i++) {
+        char *o = (char *) out->data + i * out->strides[0] * oi;
+        switch (op) {
+        case SIPU_REDUCE_SUM:
+        case SIPU_REDUCE_MEAN:
+            if (floating || sipu_is_float(out->dtype)) {
+                /* fp32 accumulation for fp32 and the narrow floats, as PyTorch's CPU sum does */
+                bool wide = in->dtype == SIPU_F64 || out->dtype == SIPU_F64;
+                double sd = 0;
+                float sf = 0;
+                for (int64_t j = 0; j < N; j++) {
+                    if (wide) sd += at(&x, i, j);
+                    else sf += (float) at(&x, i, j);
+                }
+                double sum = wide ? sd : sf;
+                store_f64(o, out->dtype, op == SIPU_REDUCE_MEAN ? (wide ? sum / (double) N : (double) ((float) sum / (float) N)) : sum);
+            } else {
+                uint64_t s = 0;
+                for (int64_t j = 0; j < N; j++) s += (uint64_t) at_i(&x, i, j);
+                store_i64(o, out->dtype, (int64_t) s);
+            }
+            break;
+        case SIPU_REDUCE_ANY: {
+            bool any = false;
+            for (int64_t j = 0; j < N && !any; j++) any = floating ? at(&x, i, j) != 0 : at_i(&x, i, j) != 0;
+            store_i64(o, out->dtype, any);
+            break;
+        }
+        default: {
+            /* max / amax / argmax: the first maximum, and the first NaN wins outright */
+            int64_t best = 0;
+            if (floating) {
+                double bv = at(&x, i, 0);
+                for (int64_t j = 1; j < N && !isnan(bv); j++) {
+                    double v = at(&x, i, j);
+                    if (isnan(v) || v > bv) { bv = v; best = j; }
+                }
+                if (op != SIPU_REDUCE_ARGMAX) store_f64(o, out->dtype, bv);
+            } else {
+                int64_t bv = at_i(&x, i, 0);
+                for (int64_t j = 1; j < N; j++) {
+                    int64_t v = at_i(&x, i, j);
+                    if (v > bv) { bv = v; best = j; }
+                }
+                if (op != SIPU_REDUCE_ARGMAX) store_i64(o, out->dtype, bv);
+            }
+            if (op == SIPU_REDUCE_ARGMAX) store_i64(o, out->dtype, best);
+            if (op == SIPU_REDUCE_MAX) ((int64_t *) idx->data)[i * idx->strides[0]] = best;
+        }
+        }
+    }
+    return SIPU_OK;
+}
+
+SIPU_API sipu_status sipu_softmax_rows(const sipu_tensor *out, const sipu_tensor *in, int32_t log_softmax) {
+    const char *fn = "sipu_softmax_rows";
+    sipu_status st;
+    if ((st = check_rows(fn, in)) || (st = sipu_check(out, fn, "out")) || (st = sipu_check_same_shape(out, in, fn, "out"))) return st;
+    if (!sipu_is_float(in->dtype) || !sipu_is_float(out->dtype)) return sipu_fail(SIPU_ERR_UNSUPPORTED_DTYPE, "%s: floating tensors only", fn);
+    int64_t R = in->sizes[0], N = in->sizes[1];
+    rows x = rows_of(in);
+    int oi = sipu_itemsize(out->dtype);
+    #pragma omp parallel for num_threads(sipu_threads()) if (R * N > 65536)
+    for (int64_t i = 0; i < R; i++) {
+        double mx = -INFINITY;
+        for (int64_t j = 0; j < N; j++) { double v = at(&x, i, j); if (v > mx || isnan(v)) mx = v; }
+        double z = 0;
+        for (int64_t j = 0; j < N; j++) z += exp(at(&x, i, j) - mx);
+        double lz = log(z);
+        for (int64_t j = 0; j < N; j++) {
+            double v = at(&x, i, j) - mx;
+            store_f64((char *) out->data + (i * out->strides[0] + j * out->strides[1]) * oi, out->dtype, log_softmax ? v - lz : exp(v) / z);
+        }
+    }
+    return SIPU_OK;
+}
+
+SIPU_API sipu_status sipu_cumsum_rows(const sipu_tensor *out, const sipu_tensor *in) {
+    const char *fn = "sipu_cumsum_rows";
+    sipu_status st;
+    if ((st = check_rows(fn, in)) || (st = sipu_check(out, fn, "out")) || (st = sipu_check_same_shape(out, in, fn, "out"))) return st;
+    int64_t R = in->sizes[0], N = in->sizes[1];
+    rows x = rows_of(in);
+    int oi = sipu_itemsize(out->dtype);
+    bool floating = sipu_is_float(out->dtype);
+    #pragma omp parallel for num_threads(sipu_threads()) if (R * N > 65536)
+    for (int64_t i = 0; i < R; i++) {
+        double sd = 0;
+        float sf = 0;
+        uint64_t si = 0;
+        for (int64_t j = 0; j < N; j++) {
+            char *o = (char *) out->data + (i * out->strides[0] + j * out->strides[1]) * oi;
+            if (out->dtype == SIPU_F64) { sd += at(&x, i, j); store_f64(o, out->dtype, sd); }
+            else if (floating) { sf += (float) at(&x, i, j); store_f32(o, out->dtype, sf); }
+            else { si += (uint64_t) at_i(&x, i, j); store_i64(o, out->dtype, (int64_t) si); }
+        }
+    }
+    return SIPU_OK;
+}
