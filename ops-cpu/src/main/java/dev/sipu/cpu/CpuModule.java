@@ -8,6 +8,7 @@ import dev.sipu.cpu.kernels.ElementwiseKernels;
 import dev.sipu.cpu.kernels.FactoryKernels;
 import dev.sipu.cpu.kernels.LlmKernels;
 import dev.sipu.cpu.kernels.MatmulKernels;
+import dev.sipu.cpu.kernels.PointwiseKernels;
 import dev.sipu.dispatch.spi.DeviceModule;
 import dev.sipu.dispatch.spi.Registrar;
 
@@ -48,5 +49,6 @@ public final class CpuModule implements DeviceModule {
         ElementwiseKernels.register(r);
         MatmulKernels.register(r);
         LlmKernels.register(r);
+        PointwiseKernels.register(r);
     }
 }

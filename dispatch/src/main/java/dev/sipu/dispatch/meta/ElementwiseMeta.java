@@ -18,8 +18,11 @@ import java.util.List;
  * viewed at the output's shape (stride 0 on broadcast dims). A device kernel only has to fill the
  * output from same-shaped inputs.
  *
- * <p>Operands are argument indices of the call; each is a Tensor or a Scalar. Scalars take part in
- * type promotion only (at the lowest priority), so {@link #inputs()} lists the tensor operands.
+ * <p>Operands are argument indices of the call; each is a Tensor or a Scalar. A Scalar takes part in
+ * type promotion at the lowest priority and is then wrapped, as PyTorch wraps it, in a 0-dim tensor
+ * of its own dtype (int64, float64 or bool) on the call's device, so {@link #inputs()} lists every
+ * operand and kernels convert a wrapped scalar to the common dtype on load like any other input
+ * (unchecked, wrapping: {@code int8_tensor == 1000} is false, not an error).
  *
  * <p>Dtypes: {@link #commonDtype()} is what every input is converted to before the op (PyTorch's
  * {@code common_dtype}); {@link #computeDtype()} is the type the arithmetic runs in (fp32 for fp32,
@@ -35,22 +38,33 @@ public final class ElementwiseMeta implements AutoCloseable {
     private final boolean ownsOutput;
     private final List<Tensor> originals;
     private final List<Tensor> inputs;
+    private final List<Tensor> wrapped;
     private boolean taken;
 
     private ElementwiseMeta(long[] shape, DType common, Tensor output, boolean ownsOutput,
-                            List<Tensor> originals, List<Tensor> inputs) {
+                            List<Tensor> originals, List<Tensor> inputs, List<Tensor> wrapped) {
         this.shape = shape;
         this.common = common;
         this.output = output;
         this.ownsOutput = ownsOutput;
         this.originals = originals;
         this.inputs = inputs;
+        this.wrapped = wrapped;
     }
 
     /** A new output on the call's device: {@code out = op(operands...)}. */
     public static ElementwiseMeta compute(Call c, Promotion promotion, int... operands) {
+        return compute(c, promotion, operands, operands);
+    }
+
+    /**
+     * A new output whose dtype comes from the {@code promoted} arguments and whose inputs are the
+     * {@code operands}: {@code where(cond, a, b)} promotes a and b but also broadcasts cond;
+     * {@code clamp(x, min, max)} promotes with its scalar bounds, which the kernel takes as values.
+     */
+    public static ElementwiseMeta compute(Call c, Promotion promotion, int[] promoted, int... operands) {
         long[] shape = broadcastShape(c, operands);
-        DType common = promotion.common(promoted(c, operands));
+        DType common = promotion.common(promoted(c, promoted));
         Tensor out = c.dispatcher().empty(shape, promotion.result(common), c.device());
         return withInputs(c, shape, common, out, true, operands);
     }
@@ -75,7 +89,7 @@ public final class ElementwiseMeta implements AutoCloseable {
      */
     public static ElementwiseMeta copy(Call c, int dst, int src) {
         Tensor d = c.tensor(dst), s = c.tensor(src);
-        if (Overlap.isSameView(d, s)) return new ElementwiseMeta(d.sizes(), d.dtype(), d, false, List.of(), List.of());
+        if (Overlap.isSameView(d, s)) return new ElementwiseMeta(d.sizes(), d.dtype(), d, false, List.of(), List.of(), List.of());
         long[] shape = broadcastShape(c, new int[] {dst, src});
         checkOutput(c, dst, d, shape);
         checkNoPartialOverlap(c, dst, new int[] {src});
@@ -100,12 +114,12 @@ public final class ElementwiseMeta implements AutoCloseable {
 
     public Tensor output() { return output; }
 
-    /** The tensor operands viewed at the output's shape, in operand order. */
+    /** The operands viewed at the output's shape, in operand order. */
     public List<Tensor> inputs() { return inputs; }
 
     public Tensor input(int i) { return inputs.get(i); }
 
-    /** Tensor operand {@code i} as the caller passed it (before broadcasting). */
+    /** Operand {@code i} as the caller passed it (before broadcasting; a wrapped scalar is 0-dim). */
     public Tensor original(int i) { return originals.get(i); }
 
     /** Hands a freshly allocated output to the caller, who then owns it (returns it from the kernel). */
@@ -118,6 +132,7 @@ public final class ElementwiseMeta implements AutoCloseable {
     @Override
     public void close() {
         inputs.forEach(Tensor::close);
+        wrapped.forEach(Tensor::close);
         if (ownsOutput && !taken) output.close();
     }
 
@@ -202,7 +217,7 @@ public final class ElementwiseMeta implements AutoCloseable {
                 last = i;
                 if (c.arg(i) instanceof Tensor t) state.tensor(t);
                 else if (c.arg(i) instanceof Scalar s) state.scalar(s);
-                else throw c.error(i, "expected a Tensor or a Scalar operand");
+                else if (c.arg(i) != null) throw c.error(i, "expected a Tensor or a Scalar operand");
             }
         } catch (IllegalArgumentException e) {
             throw c.error(last, e.getMessage());
@@ -235,12 +250,36 @@ public final class ElementwiseMeta implements AutoCloseable {
                                               int[] operands) {
         List<Tensor> originals = new ArrayList<>(operands.length);
         List<Tensor> views = new ArrayList<>(operands.length);
-        for (int i : operands) {
-            if (!(c.arg(i) instanceof Tensor t)) continue;
-            originals.add(t);
-            views.add(Broadcast.expand(t, shape));
+        List<Tensor> wrapped = new ArrayList<>(1);
+        try {
+            for (int i : operands) {
+                Tensor t;
+                if (c.arg(i) instanceof Tensor given) {
+                    t = given;
+                } else {
+                    t = wrap(c, (Scalar) c.arg(i));
+                    wrapped.add(t);
+                }
+                originals.add(t);
+                views.add(Broadcast.expand(t, shape));
+            }
+        } catch (RuntimeException e) {
+            wrapped.forEach(Tensor::close);
+            if (ownsOutput) out.close();
+            throw e;
         }
-        return new ElementwiseMeta(shape, common, out, ownsOutput,
-                Collections.unmodifiableList(originals), Collections.unmodifiableList(views));
+        return new ElementwiseMeta(shape, common, out, ownsOutput, Collections.unmodifiableList(originals),
+                Collections.unmodifiableList(views), List.copyOf(wrapped));
+    }
+
+    private static Tensor wrap(Call c, Scalar s) {
+        Tensor t = c.dispatcher().empty(new long[0], s.dtype(), c.device());
+        try {
+            c.dispatcher().call("aten::fill_.Scalar", t, s);
+            return t;
+        } catch (RuntimeException e) {
+            t.close();
+            throw e;
+        }
     }
 }

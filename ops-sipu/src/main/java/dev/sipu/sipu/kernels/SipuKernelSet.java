@@ -14,5 +14,6 @@ public final class SipuKernelSet {
         RopeNormKernels.register(r);
         QuantKernels.register(r);
         MoeKernels.register(r);
+        PointwiseKernels.register(r);
     }
 }
