@@ -4,6 +4,11 @@
 
 #include <math.h>
 
+/* An fp32 value rounded to a narrow float dtype and read back. */
+static inline float round_to(int32_t dtype, float v) {
+    return dtype == SIPU_F16 ? f16_to_f32(f32_to_f16(v)) : bf16_to_f32(f32_to_bf16(v));
+}
+
 typedef struct { const char *base; int32_t dtype; int64_t rs, es; int item; } rows;
 
 static rows rows_of(const sipu_tensor *t) {
@@ -98,16 +103,30 @@ SIPU_API sipu_status sipu_softmax_rows(const sipu_tensor *out, const sipu_tensor
     int64_t R = in->sizes[0], N = in->sizes[1];
     rows x = rows_of(in);
     int oi = sipu_itemsize(out->dtype);
+    bool wide = in->dtype == SIPU_F64;
+    /* PyTorch keeps a narrow log_softmax's row sum and its log in the output dtype (both rounded). */
+    int32_t narrow = (log_softmax && (out->dtype == SIPU_F16 || out->dtype == SIPU_BF16)) ? out->dtype : 0;
     #pragma omp parallel for num_threads(sipu_threads()) if (R * N > 65536)
     for (int64_t i = 0; i < R; i++) {
         double mx = -INFINITY;
         for (int64_t j = 0; j < N; j++) { double v = at(&x, i, j); if (v > mx || isnan(v)) mx = v; }
         double z = 0;
-        for (int64_t j = 0; j < N; j++) z += exp(at(&x, i, j) - mx);
-        double lz = log(z);
+        float zf = 0;
+        for (int64_t j = 0; j < N; j++) {
+            if (wide) z += exp(at(&x, i, j) - mx);
+            else zf += expf((float) at(&x, i, j) - (float) mx);
+        }
+        if (!wide) z = zf;
+        double lz = wide ? log(z) : (double) logf((float) z);
+        if (narrow) {
+            z = round_to(narrow, (float) z);
+            lz = round_to(narrow, logf((float) z));
+        }
         for (int64_t j = 0; j < N; j++) {
             double v = at(&x, i, j) - mx;
-            store_f64((char *) out->data + (i * out->strides[0] + j * out->strides[1]) * oi, out->dtype, log_softmax ? v - lz : exp(v) / z);
+            double r = log_softmax ? v - lz : exp(v) / z;
+            if (!wide) r = log_softmax ? (float) v - (float) lz : expf((float) v) / (float) z;
+            store_f64((char *) out->data + (i * out->strides[0] + j * out->strides[1]) * oi, out->dtype, r);
         }
     }
     return SIPU_OK;

@@ -9,6 +9,7 @@ import dev.sipu.cpu.kernels.FactoryKernels;
 import dev.sipu.cpu.kernels.LlmKernels;
 import dev.sipu.cpu.kernels.MatmulKernels;
 import dev.sipu.cpu.kernels.PointwiseKernels;
+import dev.sipu.cpu.kernels.ReductionKernels;
 import dev.sipu.dispatch.spi.DeviceModule;
 import dev.sipu.dispatch.spi.Registrar;
 
@@ -50,5 +51,6 @@ public final class CpuModule implements DeviceModule {
         MatmulKernels.register(r);
         LlmKernels.register(r);
         PointwiseKernels.register(r);
+        ReductionKernels.register(r);
     }
 }

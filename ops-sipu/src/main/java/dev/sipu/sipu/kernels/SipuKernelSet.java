@@ -15,5 +15,6 @@ public final class SipuKernelSet {
         QuantKernels.register(r);
         MoeKernels.register(r);
         PointwiseKernels.register(r);
+        ReductionKernels.register(r);
     }
 }
