@@ -139,6 +139,22 @@ sipu_status sipu_masked_fill(const sipu_tensor *self, const sipu_tensor *mask, d
 /* out = clamp(in, lo, hi) in out's compute type; NaN inputs stay NaN. */
 sipu_status sipu_clamp(const sipu_tensor *out, const sipu_tensor *in, int32_t has_min, double lo, int32_t has_max, double hi);
 
+/* ---- indexing ------------------------------------------------------------------------------ */
+/* Advanced indexing (PyTorch's index kernel): `src` is the indexed tensor restrided to out's shape,
+ * stride 0 on the dims the indices replace; indices[k] (int64 or int32, broadcast to out's shape)
+ * picks along a dim of size sizes[k] and element stride strides[k] of the indexed tensor; negative
+ * indices wrap when `wrap` is set (index, index_put_) and are errors otherwise (index_select,
+ * embedding, gather, scatter_). Serves index, index_select, embedding and gather. All indices are checked before the
+ * first store: SIPU_ERR_INDEX_OUT_OF_RANGE names the bad value. */
+sipu_status sipu_index_gather(const sipu_tensor *out, const sipu_tensor *src, int32_t nindices,
+                              const sipu_tensor *const *indices, const int64_t *sizes, const int64_t *strides,
+                              int32_t wrap);
+/* The reverse (index_put_, scatter_): dst restrided like src above, values of its shape and dtype;
+ * accumulate adds (every duplicate index counts), else the last write wins. */
+sipu_status sipu_index_scatter(const sipu_tensor *dst, const sipu_tensor *values, int32_t nindices,
+                               const sipu_tensor *const *indices, const int64_t *sizes, const int64_t *strides,
+                               int32_t wrap, int32_t accumulate);
+
 /* ---- reductions over rows ----------------------------------------------------------------- */
 typedef enum {
     SIPU_REDUCE_SUM = 0,

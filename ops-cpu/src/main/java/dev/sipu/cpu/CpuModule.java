@@ -6,6 +6,7 @@ import dev.sipu.api.Storage;
 import dev.sipu.cpu.kernels.CopyKernels;
 import dev.sipu.cpu.kernels.ElementwiseKernels;
 import dev.sipu.cpu.kernels.FactoryKernels;
+import dev.sipu.cpu.kernels.IndexKernels;
 import dev.sipu.cpu.kernels.LlmKernels;
 import dev.sipu.cpu.kernels.MatmulKernels;
 import dev.sipu.cpu.kernels.PointwiseKernels;
@@ -52,5 +53,6 @@ public final class CpuModule implements DeviceModule {
         LlmKernels.register(r);
         PointwiseKernels.register(r);
         ReductionKernels.register(r);
+        IndexKernels.register(r);
     }
 }

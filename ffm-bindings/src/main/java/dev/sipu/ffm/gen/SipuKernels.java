@@ -1594,6 +1594,139 @@ public class SipuKernels extends SipuKernels$shared {
            throw new AssertionError("should not reach here", ex$);
         }
     }
+
+    private static class sipu_index_gather {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            SipuKernels.C_INT,
+            SipuKernels.C_POINTER,
+            SipuKernels.C_POINTER,
+            SipuKernels.C_INT,
+            SipuKernels.C_POINTER,
+            SipuKernels.C_POINTER,
+            SipuKernels.C_POINTER,
+            SipuKernels.C_INT
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("sipu_index_gather");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * sipu_status sipu_index_gather(const sipu_tensor *out, const sipu_tensor *src, int32_t nindices, const sipu_tensor *const *indices, const int64_t *sizes, const int64_t *strides, int32_t wrap)
+     * }
+     */
+    public static FunctionDescriptor sipu_index_gather$descriptor() {
+        return sipu_index_gather.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * sipu_status sipu_index_gather(const sipu_tensor *out, const sipu_tensor *src, int32_t nindices, const sipu_tensor *const *indices, const int64_t *sizes, const int64_t *strides, int32_t wrap)
+     * }
+     */
+    public static MethodHandle sipu_index_gather$handle() {
+        return sipu_index_gather.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * sipu_status sipu_index_gather(const sipu_tensor *out, const sipu_tensor *src, int32_t nindices, const sipu_tensor *const *indices, const int64_t *sizes, const int64_t *strides, int32_t wrap)
+     * }
+     */
+    public static MemorySegment sipu_index_gather$address() {
+        return sipu_index_gather.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * sipu_status sipu_index_gather(const sipu_tensor *out, const sipu_tensor *src, int32_t nindices, const sipu_tensor *const *indices, const int64_t *sizes, const int64_t *strides, int32_t wrap)
+     * }
+     */
+    public static int sipu_index_gather(MemorySegment out, MemorySegment src, int nindices, MemorySegment indices, MemorySegment sizes, MemorySegment strides, int wrap) {
+        var mh$ = sipu_index_gather.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("sipu_index_gather", out, src, nindices, indices, sizes, strides, wrap);
+            }
+            return (int)mh$.invokeExact(out, src, nindices, indices, sizes, strides, wrap);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class sipu_index_scatter {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            SipuKernels.C_INT,
+            SipuKernels.C_POINTER,
+            SipuKernels.C_POINTER,
+            SipuKernels.C_INT,
+            SipuKernels.C_POINTER,
+            SipuKernels.C_POINTER,
+            SipuKernels.C_POINTER,
+            SipuKernels.C_INT,
+            SipuKernels.C_INT
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("sipu_index_scatter");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * sipu_status sipu_index_scatter(const sipu_tensor *dst, const sipu_tensor *values, int32_t nindices, const sipu_tensor *const *indices, const int64_t *sizes, const int64_t *strides, int32_t wrap, int32_t accumulate)
+     * }
+     */
+    public static FunctionDescriptor sipu_index_scatter$descriptor() {
+        return sipu_index_scatter.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * sipu_status sipu_index_scatter(const sipu_tensor *dst, const sipu_tensor *values, int32_t nindices, const sipu_tensor *const *indices, const int64_t *sizes, const int64_t *strides, int32_t wrap, int32_t accumulate)
+     * }
+     */
+    public static MethodHandle sipu_index_scatter$handle() {
+        return sipu_index_scatter.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * sipu_status sipu_index_scatter(const sipu_tensor *dst, const sipu_tensor *values, int32_t nindices, const sipu_tensor *const *indices, const int64_t *sizes, const int64_t *strides, int32_t wrap, int32_t accumulate)
+     * }
+     */
+    public static MemorySegment sipu_index_scatter$address() {
+        return sipu_index_scatter.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * sipu_status sipu_index_scatter(const sipu_tensor *dst, const sipu_tensor *values, int32_t nindices, const sipu_tensor *const *indices, const int64_t *sizes, const int64_t *strides, int32_t wrap, int32_t accumulate)
+     * }
+     */
+    public static int sipu_index_scatter(MemorySegment dst, MemorySegment values, int nindices, MemorySegment indices, MemorySegment sizes, MemorySegment strides, int wrap, int accumulate) {
+        var mh$ = sipu_index_scatter.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("sipu_index_scatter", dst, values, nindices, indices, sizes, strides, wrap, accumulate);
+            }
+            return (int)mh$.invokeExact(dst, values, nindices, indices, sizes, strides, wrap, accumulate);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
     private static final int SIPU_REDUCE_SUM = (int)0L;
     /**
      * {@snippet lang=c :

@@ -16,5 +16,6 @@ public final class SipuKernelSet {
         MoeKernels.register(r);
         PointwiseKernels.register(r);
         ReductionKernels.register(r);
+        IndexKernels.register(r);
     }
 }
