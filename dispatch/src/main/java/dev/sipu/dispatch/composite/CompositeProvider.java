@@ -15,5 +15,6 @@ public final class CompositeProvider implements OpProvider {
         CopyOps.register(r);
         MatmulOps.register(r);
         MiscOps.register(r);
+        AssembledOps.register(r);
     }
 }
