@@ -147,6 +147,36 @@ static void test_norms(void) {
     free(x); free(w); free(o);
 }
 
+/* embedding-style gather: rows of a [5, 3] table picked by ids; a bad id fails before any store */
+static void test_index_gather(void) {
+    float table[15], out[12];
+    for (int i = 0; i < 15; i++) table[i] = (float) i;
+    int64_t ids[4] = {4, 0, -1, 2};
+    int64_t ts[2] = {4, 3}, src_st[2] = {0, 1}, out_st[2] = {3, 1}, id_st[2] = {1, 0};
+    sipu_tensor to = desc(out, SIPU_F32, 2, ts, out_st), tsrc = desc(table, SIPU_F32, 2, ts, src_st);
+    sipu_tensor tid = desc(ids, SIPU_I64, 2, ts, id_st);
+    const sipu_tensor *idx[1] = {&tid};
+    int64_t size = 5, stride = 3;
+    CHECK(sipu_index_gather(&to, &tsrc, 1, idx, &size, &stride, 1) == SIPU_OK, "%s", sipu_last_error());
+    int64_t want[4] = {4, 0, 4, 2};
+    for (int r = 0; r < 4; r++)
+        for (int c = 0; c < 3; c++) CHECK(out[r * 3 + c] == (float) (want[r] * 3 + c), "gather %d,%d", r, c);
+    for (int i = 0; i < 12; i++) out[i] = -7;
+    CHECK(sipu_index_gather(&to, &tsrc, 1, idx, &size, &stride, 0) == SIPU_ERR_INDEX_OUT_OF_RANGE, "negative id refused");
+    ids[2] = 5;
+    CHECK(sipu_index_gather(&to, &tsrc, 1, idx, &size, &stride, 1) == SIPU_ERR_INDEX_OUT_OF_RANGE, "id 5 of 5 refused");
+    for (int i = 0; i < 12; i++) CHECK(out[i] == -7, "nothing written at %d", i);
+    /* index_put_ with accumulate: duplicates all count */
+    float acc[5] = {0};
+    int64_t pids[3] = {1, 1, 3}, vs[1] = {3}, one[1] = {1}, zero[1] = {0};
+    float vals[3] = {1, 2, 4};
+    sipu_tensor tdst = desc(acc, SIPU_F32, 1, vs, zero), tv = desc(vals, SIPU_F32, 1, vs, one), tp = desc(pids, SIPU_I64, 1, vs, one);
+    const sipu_tensor *pidx[1] = {&tp};
+    int64_t psize = 5, pstride = 1;
+    CHECK(sipu_index_scatter(&tdst, &tv, 1, pidx, &psize, &pstride, 1, 1) == SIPU_OK, "%s", sipu_last_error());
+    CHECK(acc[1] == 3 && acc[3] == 4 && acc[0] == 0, "accumulate: %g %g", acc[1], acc[3]);
+}
+
 int main(void) {
     printf("sipu_kernels %s, SIMD %s, %d threads\n", sipu_version(), sipu_simd_name(), sipu_get_num_threads());
     test_conversions();
@@ -154,6 +184,7 @@ int main(void) {
     test_copy_fill_unary();
     test_matmul();
     test_norms();
+    test_index_gather();
     sipu_set_num_threads(1);
     test_binary_broadcast();
     test_matmul();
