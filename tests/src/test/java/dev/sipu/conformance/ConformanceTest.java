@@ -2,6 +2,8 @@ package dev.sipu.conformance;
 
 import dev.sipu.api.Device;
 import dev.sipu.dispatch.Dispatcher;
+import dev.sipu.sipu.SipuAllocator;
+import dev.sipu.sipu.SipuRuntime;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.DynamicTest;
@@ -11,6 +13,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.fail;
 import static org.junit.jupiter.api.Assumptions.abort;
 
@@ -35,8 +38,16 @@ class ConformanceTest {
         if (suite != null) suite.close();
     }
 
+    /** Every case on SIPU, then a check that they left no device memory in use (everything closed, nothing leaked). */
     @TestFactory
-    List<DynamicTest> sipu() { return tests(Device.SIPU0, SIPU_STRICT); }
+    List<DynamicTest> sipu() {
+        List<DynamicTest> tests = tests(Device.SIPU0, SIPU_STRICT);
+        tests.add(DynamicTest.dynamicTest("SIPU memory in use returns to zero", () -> {
+            SipuAllocator.Stats s = SipuRuntime.get().allocator(Device.SIPU0).stats();
+            assertEquals(0, s.bytesInUse(), "SIPU bytes still in use after the suite: " + s);
+        }));
+        return tests;
+    }
 
     @TestFactory
     List<DynamicTest> cpu() { return tests(Device.CPU, false); }
