@@ -115,11 +115,22 @@ public final class Dispatcher {
         return call(op, args, Map.of());
     }
 
-    /** Calls an op with positional and keyword arguments, as PyTorch's boxed calling convention does. */
+    /**
+     * Calls an op with positional and keyword arguments, as PyTorch's boxed calling convention does.
+     * The library's shared rules (type promotion, shapes) report a bad combination of arguments with
+     * IllegalArgumentException, and size arithmetic that overflows int64 (a view of 2^63 elements)
+     * with ArithmeticException; both leave here as the library's exception naming the op.
+     */
     public Object call(String op, Object[] args, Map<String, ?> kwargs) {
         OpEntry e = registry.entry(op);
         if (e == null) throw new OpNotImplementedException(op, "(no such op in the schema table)");
-        return invoke(e, e.schema.bind(args, kwargs));
+        try {
+            return invoke(e, e.schema.bind(args, kwargs));
+        } catch (IllegalArgumentException ex) {
+            throw new OpArgumentException(op, "arguments", ex.getMessage());
+        } catch (ArithmeticException ex) {
+            throw new OpArgumentException(op, "arguments", "sizes overflow int64 (" + ex.getMessage() + ")");
+        }
     }
 
     private Object invoke(OpEntry e, Object[] args) {
