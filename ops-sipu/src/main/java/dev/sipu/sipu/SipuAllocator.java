@@ -15,6 +15,10 @@ import java.util.Map;
  * from the device. Like PyTorch's CUDA caching allocator: sizes are rounded up to a block size,
  * {@link #emptyCache()} gives cached blocks back, {@link #stats()} reports what is in use.
  *
+ * <p>Without caching (system property {@code sipu.allocator.cache=false}, set by {@code ./sipu sanitize})
+ * every tensor gets a block of exactly its size that is freed when it is released, so
+ * AddressSanitizer sees any access past a tensor's end or after its release.
+ *
  * <p>Thread-safe (one lock; allocation is not on a path hot enough to need more).
  */
 public final class SipuAllocator {
@@ -37,12 +41,18 @@ public final class SipuAllocator {
 
     private final Device device;
     private final DeviceMemory memory;
+    private final boolean caching;
     private final Map<Long, ArrayDeque<MemorySegment>> free = new HashMap<>();
     private long inUse, peak, cached, allocations, hits, mallocs;
 
     public SipuAllocator(Device device, DeviceMemory memory) {
+        this(device, memory, true);
+    }
+
+    public SipuAllocator(Device device, DeviceMemory memory, boolean caching) {
         this.device = device;
         this.memory = memory;
+        this.caching = caching;
     }
 
     static long roundUp(long bytes) {
@@ -55,10 +65,10 @@ public final class SipuAllocator {
     /** A storage of at least {@code bytes} bytes; its memory segment is exactly {@code bytes} long. */
     public Storage allocate(long bytes) {
         if (bytes < 0) throw new IllegalArgumentException("negative allocation size " + bytes);
-        long size = roundUp(bytes);
+        long size = caching ? roundUp(bytes) : Math.max(bytes, 1);
         MemorySegment block;
         synchronized (this) {
-            ArrayDeque<MemorySegment> list = free.get(size);
+            ArrayDeque<MemorySegment> list = caching ? free.get(size) : null;
             block = list == null ? null : list.pollLast();
             if (block != null) {
                 cached -= size;
@@ -89,6 +99,13 @@ public final class SipuAllocator {
     }
 
     private void release(MemorySegment block, long size) {
+        if (!caching) {
+            synchronized (this) {
+                inUse -= size;
+            }
+            memory.free(block);
+            return;
+        }
         synchronized (this) {
             inUse -= size;
             cached += size;

@@ -22,7 +22,7 @@ public final class SipuRuntime {
         allocator = new SipuAllocator(Device.SIPU0, new SipuAllocator.DeviceMemory() {
             @Override public MemorySegment malloc(long bytes) { return SipuKernels.sipu_malloc(bytes); }
             @Override public void free(MemorySegment block) { SipuKernels.sipu_free(block); }
-        });
+        }, !"false".equals(System.getProperty("sipu.allocator.cache")));
     }
 
     public static SipuRuntime get() { return Holder.INSTANCE; }
