@@ -9,29 +9,27 @@ import java.util.Arrays;
  * Views share the storage and keep it alive. {@link #close()} releases this tensor's reference
  * deterministically; a tensor that is never closed is released when it becomes unreachable.
  *
- * <p>Tensors are immutable in their metadata and safe to share between threads; the data they view
- * is not synchronized.
+ * <p>The metadata is one immutable snapshot, safe to share between threads; only {@code aten::resize_}
+ * replaces it ({@link #resize}), as PyTorch's resize_ mutates its tensor. The data a tensor views is
+ * not synchronized.
  */
 public final class Tensor implements AutoCloseable {
 
     private static final Cleaner CLEANER = Cleaner.create();
 
-    private final Storage storage;
-    private final long offset;
-    private final long[] sizes;
-    private final long[] strides;
+    /** Everything but the dtype, replaced as a whole by {@link #resize}. */
+    private record Meta(Storage storage, long offset, long[] sizes, long[] strides, long numel) {}
+
+    private volatile Meta meta;
     private final DType dtype;
-    private final long numel;
+    private final Release release;
     private final Cleaner.Cleanable cleanable;
 
     private Tensor(Storage storage, DType dtype, long[] sizes, long[] strides, long offset) {
-        this.storage = storage;
         this.dtype = dtype;
-        this.sizes = sizes;
-        this.strides = strides;
-        this.offset = offset;
-        this.numel = Shapes.numel(sizes);
-        this.cleanable = CLEANER.register(this, new Release(storage));
+        this.meta = new Meta(storage, offset, sizes, strides, Shapes.numel(sizes));
+        this.release = new Release(storage);
+        this.cleanable = CLEANER.register(this, release);
     }
 
     /** Takes over the caller's reference to a freshly made storage. */
@@ -54,9 +52,30 @@ public final class Tensor implements AutoCloseable {
 
     /** A new view of this tensor's storage (the view holds its own reference). */
     public Tensor asStrided(long[] sizes, long[] strides, long offset) {
+        Storage storage = meta.storage;
         checkFits(storage, dtype, sizes, strides, offset);
         storage.retain();
         return new Tensor(storage, dtype, sizes.clone(), strides.clone(), offset);
+    }
+
+    /**
+     * {@code aten::resize_}: this tensor becomes contiguous with {@code sizes}, at its offset on its
+     * own storage (which must hold the new extent), or at offset 0 on the storage of {@code donor}
+     * when given: the tensor then takes its own reference to that storage and releases its old one
+     * (views of the old storage keep it).
+     */
+    public synchronized void resize(long[] sizes, Tensor donor) {
+        Meta m = meta;
+        if (m.storage.isReleased()) throw new IllegalStateException("tensor was closed");
+        long[] strides = Shapes.contiguousStrides(sizes);
+        Storage target = donor != null ? donor.storage() : m.storage;
+        long offset = donor != null ? 0 : m.offset;
+        checkFits(target, dtype, sizes, strides, offset);
+        if (donor != null) {
+            target.retain();
+            release.swap(target);
+        }
+        meta = new Meta(target, offset, sizes.clone(), strides, Shapes.numel(sizes));
     }
 
     /** The same memory reinterpreted with another dtype of the same item size (bitcast). */
@@ -64,9 +83,10 @@ public final class Tensor implements AutoCloseable {
         if (other.itemSize() != dtype.itemSize()) {
             throw new IllegalArgumentException("cannot bitcast " + dtype + " to " + other + ": item sizes differ");
         }
-        checkFits(storage, other, sizes, strides, offset);
-        storage.retain();
-        return new Tensor(storage, other, sizes.clone(), strides.clone(), offset);
+        Meta m = meta;
+        checkFits(m.storage, other, m.sizes, m.strides, m.offset);
+        m.storage.retain();
+        return new Tensor(m.storage, other, m.sizes.clone(), m.strides.clone(), m.offset);
     }
 
     private static void checkFits(Storage storage, DType dtype, long[] sizes, long[] strides, long offset) {
@@ -94,21 +114,28 @@ public final class Tensor implements AutoCloseable {
         }
     }
 
-    public Storage storage() { return storage; }
-    public Device device() { return storage.device(); }
+    public Storage storage() { return meta.storage; }
+    public Device device() { return meta.storage.device(); }
     public DType dtype() { return dtype; }
-    public int dim() { return sizes.length; }
-    public long numel() { return numel; }
-    public long offset() { return offset; }
-    public long[] sizes() { return sizes.clone(); }
-    public long[] strides() { return strides.clone(); }
+    public int dim() { return meta.sizes.length; }
+    public long numel() { return meta.numel; }
+    public long offset() { return meta.offset; }
+    public long[] sizes() { return meta.sizes.clone(); }
+    public long[] strides() { return meta.strides.clone(); }
 
-    public long size(int d) { return sizes[Shapes.wrapDim("size", "dim", d, sizes.length)]; }
+    public long size(int d) {
+        long[] sizes = meta.sizes;
+        return sizes[Shapes.wrapDim("size", "dim", d, sizes.length)];
+    }
 
-    public long stride(int d) { return strides[Shapes.wrapDim("stride", "dim", d, sizes.length)]; }
+    public long stride(int d) {
+        long[] strides = meta.strides;
+        return strides[Shapes.wrapDim("stride", "dim", d, strides.length)];
+    }
 
     /** Row-major contiguous (size-1 dims may have any stride, as in PyTorch). */
     public boolean isContiguous() {
+        long[] sizes = meta.sizes, strides = meta.strides;
         long expected = 1;
         for (int i = sizes.length - 1; i >= 0; i--) {
             if (sizes[i] == 1) continue;
@@ -120,30 +147,46 @@ public final class Tensor implements AutoCloseable {
     }
 
     /** The byte address of element [0, ..., 0] within {@link Storage#memory()}. */
-    public long byteOffset() { return offset * dtype.itemSize(); }
+    public long byteOffset() { return meta.offset * dtype.itemSize(); }
 
     /** The memory of this tensor's elements (from the first element to the end of the storage). */
     public MemorySegment data() {
-        return storage.memory().asSlice(byteOffset());
+        Meta m = meta;
+        return m.storage.memory().asSlice(m.offset * dtype.itemSize());
     }
 
     /** True when both share one storage. */
-    public boolean sharesStorageWith(Tensor other) { return storage == other.storage; }
+    public boolean sharesStorageWith(Tensor other) { return meta.storage == other.meta.storage; }
 
-    public boolean isClosed() { return storage.isReleased(); }
+    public boolean isClosed() { return meta.storage.isReleased(); }
 
     @Override
     public void close() { cleanable.clean(); }
 
     @Override
     public String toString() {
-        return "Tensor(" + dtype + Arrays.toString(sizes) + ", stride=" + Arrays.toString(strides)
-                + (offset != 0 ? ", offset=" + offset : "") + ", " + device() + ")";
+        Meta m = meta;
+        return "Tensor(" + dtype + Arrays.toString(m.sizes) + ", stride=" + Arrays.toString(m.strides)
+                + (m.offset != 0 ? ", offset=" + m.offset : "") + ", " + device() + ")";
     }
 
+    /** The Cleaner's action: releases the storage the tensor holds at that time (resize_ may swap it). */
     private static final class Release implements Runnable {
-        private final Storage storage;
+        private Storage storage;
+        private boolean done;
+
         Release(Storage storage) { this.storage = storage; }
-        @Override public void run() { storage.release(); }
+
+        synchronized void swap(Storage replacement) {
+            Storage old = storage;
+            storage = replacement;
+            old.release();
+        }
+
+        @Override
+        public synchronized void run() {
+            done = true;
+            storage.release();
+        }
     }
 }

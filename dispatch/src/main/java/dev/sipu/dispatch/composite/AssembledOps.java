@@ -1,6 +1,7 @@
 package dev.sipu.dispatch.composite;
 
 import dev.sipu.api.DType;
+import dev.sipu.api.MemoryFormat;
 import dev.sipu.api.Scalar;
 import dev.sipu.api.Shapes;
 import dev.sipu.api.Tensor;
@@ -11,10 +12,11 @@ import dev.sipu.dispatch.meta.ReductionMeta;
 import dev.sipu.dispatch.spi.Registrar;
 
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 
 /**
- * {@code cat}, {@code triu} and {@code repeat_interleave}: ops PyTorch gives a kernel per device,
+ * {@code cat}, {@code triu}, {@code repeat_interleave} and {@code resize_}: ops PyTorch gives a kernel per device,
  * assembled here once from each device's own native kernels ({@code copy_} into views of the
  * output, {@code arange}, comparisons and {@code where}), and registered for SIPU and CPU alike, so
  * they never fall back. The checks are PyTorch's.
@@ -27,6 +29,7 @@ final class AssembledOps {
             r.register("aten::cat", k, AssembledOps::cat);
             r.register("aten::triu", k, AssembledOps::triu);
             r.register("aten::repeat_interleave.self_int", k, AssembledOps::repeatInterleave);
+            r.register("aten::resize_", k, AssembledOps::resize);
         }
     }
 
@@ -136,5 +139,41 @@ final class AssembledOps {
             out.close();
             throw e;
         }
+    }
+
+    /**
+     * {@code resize_(self, size)}: self becomes contiguous with the new sizes; when its storage is too
+     * small it moves to a new one holding the old elements first (PyTorch keeps a resized storage's
+     * contents). The elements beyond the old ones are uninitialized, as in PyTorch.
+     */
+    private static Tensor resize(Call c) {
+        Tensor self = c.tensor(0);
+        long[] sizes = c.ints(1);
+        for (long s : sizes) {
+            if (s < 0) throw c.error(1, "Trying to create tensor with negative dimension " + s + ": " + Arrays.toString(sizes));
+        }
+        MemoryFormat format = c.arg(2) == null ? MemoryFormat.CONTIGUOUS_FORMAT : c.memoryFormat(2);
+        if (format != MemoryFormat.CONTIGUOUS_FORMAT && format != MemoryFormat.PRESERVE_FORMAT) {
+            throw c.error(2, "resize_ supports the contiguous memory format only, got " + format);
+        }
+        if (format == MemoryFormat.PRESERVE_FORMAT) throw c.error(2, "preserve memory format is unsupported by resize_");
+        long item = self.dtype().itemSize();
+        long numel = Shapes.numel(sizes);
+        long capacity = self.storage().byteSize() / item;
+        if (Math.addExact(self.offset(), numel) <= capacity) {
+            self.resize(sizes, null);
+            return self;
+        }
+        try (Tensor fresh = c.dispatcher().empty(new long[] {numel}, self.dtype(), c.device())) {
+            long keep = Math.min(capacity - self.offset(), numel);
+            if (keep > 0) {
+                try (Tensor from = self.asStrided(new long[] {keep}, new long[] {1}, self.offset());
+                     Tensor to = fresh.asStrided(new long[] {keep}, new long[] {1}, 0)) {
+                    c.ops().copy_(to, from);
+                }
+            }
+            self.resize(sizes, fresh);
+        }
+        return self;
     }
 }
