@@ -66,7 +66,7 @@ public final class IndexMeta {
         if (index.dtype() != DType.INT64) throw c.error(2, "gather(): Expected dtype int64 for index");
         checkSameRank(c, "gather", self, index);
         for (int d = 0; d < index.dim(); d++) {
-            if (d != dim && index.sizes()[d] > self.sizes()[d]) {
+            if (d != dim && index.sizes()[d] > nonEmptySize(self, d)) {
                 throw c.error(2, "Size does not match at dimension " + d + " expected index " + Arrays.toString(index.sizes())
                         + " to be no larger than self " + Arrays.toString(self.sizes()) + " apart from dimension " + dim);
             }
@@ -93,7 +93,7 @@ public final class IndexMeta {
         }
         for (int d = 0; d < index.dim(); d++) {
             long i = index.sizes()[d];
-            if ((d != dim && i > self.sizes()[d]) || (src != null && i > src.sizes()[d])) {
+            if ((d != dim && i > nonEmptySize(self, d)) || (src != null && i > nonEmptySize(src, d))) {
                 throw c.error(2, "Expected index " + Arrays.toString(index.sizes()) + " to be smaller than self "
                         + Arrays.toString(self.sizes()) + " apart from dimension " + dim + " and to be smaller size than src "
                         + (src == null ? "" : Arrays.toString(src.sizes())));
@@ -102,7 +102,7 @@ public final class IndexMeta {
         if (Overlap.hasInternalOverlap(self)) throw internalOverlap(c);
         Plan p = alongDim(self, index, dim);
         try {
-            Tensor values = src != null ? src.asStrided(index.sizes(), src.strides(), src.offset())
+            Tensor values = src != null ? src.asStrided(index.sizes(), sameRankStrides(src, index.dim()), src.offset())
                     : wrapped(c, 3, self.dtype(), index.sizes());
             List<Tensor> owned = new ArrayList<>(p.owned());
             owned.add(values);
@@ -259,7 +259,7 @@ public final class IndexMeta {
 
     private static Plan alongDim(Tensor self, Tensor index, int dim) {
         long[] shape = index.sizes();
-        long[] srcStrides = self.dim() == 0 ? new long[0] : self.strides();
+        long[] srcStrides = sameRankStrides(self, shape.length);
         if (srcStrides.length > 0) srcStrides[dim] = 0;
         long size = self.dim() == 0 ? 1 : self.sizes()[dim], stride = self.dim() == 0 ? 0 : self.strides()[dim];
         return plan(self.asStrided(shape, srcStrides, self.offset()), List.of(index.asStrided(shape, index.strides(), index.offset())),
@@ -305,6 +305,19 @@ public final class IndexMeta {
             throw c.error(2, "Index tensor must have the same number of dimensions as " + (op.equals("gather") ? "input" : "self")
                     + " tensor");
         }
+    }
+
+    /**
+     * t's strides for a restride to `rank` dims: ranks differ only when one side is 0-dim and the
+     * other has the single dim being indexed, whose stride the caller sets; the rest is zeros.
+     */
+    private static long[] sameRankStrides(Tensor t, int rank) {
+        return t.dim() == rank ? t.strides() : new long[rank];
+    }
+
+    /** PyTorch's ensure_nonempty_size: a 0-dim tensor counts as one element along dim 0. */
+    private static long nonEmptySize(Tensor t, int d) {
+        return t.dim() == 0 ? 1 : t.sizes()[d];
     }
 
     private static RuntimeException internalOverlap(Call c) {
