@@ -233,7 +233,7 @@ class AtenCrossCheckTest {
             for (int i = 0; i < want.length; i++) {
                 long at = (long) i * t.itemSize();
                 double g = t.isFloatingPoint() ? Elements.getDouble(host.data(), at, t) : Elements.getLong(host.data(), at, t);
-                if (Math.abs(g - want[i]) > rtol * Math.abs(want[i]) + rtol) {
+                if (Double.isNaN(want[i]) != Double.isNaN(g) || Math.abs(g - want[i]) > rtol * Math.abs(want[i]) + rtol) {
                     fail(what + ": element " + i + " is " + g + ", expected " + want[i]);
                 }
             }

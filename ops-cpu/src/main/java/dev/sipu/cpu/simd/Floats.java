@@ -44,6 +44,8 @@ public final class Floats {
 
     /** {@code dst[dstOff + i] = (float) element i}, elements {@code stride} bytes apart from {@code off}. */
     public static void load(DType t, MemorySegment m, long off, long stride, float[] dst, int dstOff, int n) {
+        // An empty row may start past the end of its (empty) storage: touch nothing.
+        if (n <= 0) return;
         if (stride == 0) {
             java.util.Arrays.fill(dst, dstOff, dstOff + n, loadOne(t, m, off));
         } else if (stride == t.itemSize() && t == DType.FLOAT32) {
@@ -109,6 +111,7 @@ public final class Floats {
 
     /** Element i = {@code src[srcOff + i]} converted to {@code t} (round to nearest even; integers truncate, as C++ casts). */
     public static void store(float[] src, int srcOff, int n, DType t, MemorySegment m, long off, long stride) {
+        if (n <= 0) return;
         if (stride == t.itemSize() && t == DType.FLOAT32) {
             MemorySegment.copy(src, srcOff, m, F32, off, n);
         } else if (stride == t.itemSize() && t == DType.BFLOAT16) {
