@@ -474,6 +474,19 @@ class LlmCrossCheckTest {
         }
     }
 
+    @Test
+    void concatAndCacheMlaRejectsASlotBeyondTheCacheBeforeWriting() {
+        for (Device dev : DEVICES) {
+            try (Tensor kv = tensor(dev, DType.FLOAT32, normal(new SplittableRandom(21), 3 * 8), 3, 8);
+                 Tensor pe = tensor(dev, DType.FLOAT32, normal(new SplittableRandom(22), 3 * 4), 3, 4);
+                 Tensor cache = tensor(dev, DType.FLOAT32, new double[2 * 4 * 12], 2, 4, 12);
+                 Tensor slots = tensor(dev, DType.INT64, new double[] {0, 3, 8}, 3); Tensor scale = tensor(dev, DType.FLOAT32, new double[] {1}, 1)) {
+                assertThrows(SipuException.class, () -> D.call("_C_cache_ops::concat_and_cache_mla", kv, pe, cache, slots, "auto", scale), "on " + dev);
+                assertArrayEquals(new double[2 * 4 * 12], values(cache), "cache untouched on " + dev);
+            }
+        }
+    }
+
     /**
      * DeepSeek's fp8_gemm on odd M (1 and 37: decode and prefill), N not a multiple of 128, K with
      * a partial last block: SIPU and CPU bit for bit, both near a double-precision reference.
