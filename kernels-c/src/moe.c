@@ -66,6 +66,9 @@ SIPU_API sipu_status sipu_topk_softmax(const sipu_tensor *w, const sipu_tensor *
             int64_t best = -1;
             for (int64_t e = 0; e < E; e++)
                 if (p[e] >= 0 && (best < 0 || p[e] > p[best])) best = e;
+            /* NaN probabilities (a NaN logit) are never the best: take the lowest expert not taken yet. */
+            for (int64_t e = 0; best < 0; e++)
+                if (p[e] != -1.0f) best = e;
             ((float *) w->data)[m * K + k] = p[best];
             store_i64((char *) ids->data + (m * K + k) * ii, ids->dtype, best);
             store_i64((char *) tei->data + (m * K + k) * ti, tei->dtype, k * M + m);

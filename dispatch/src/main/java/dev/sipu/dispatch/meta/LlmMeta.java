@@ -87,7 +87,10 @@ public final class LlmMeta {
         if (x.stride(-1) != 1 && last > 1) throw c.error(i, "last dimension must be contiguous");
     }
 
-    /** {@code dynamic_per_token_scaled_fp8_quant(result!, input, scale!, scale_ub?)} and the int8 form. */
+    /**
+     * {@code dynamic_per_token_scaled_fp8_quant(result!, input, scale!, scale_ub?)} and the int8 form
+     * {@code dynamic_scaled_int8_quant(result!, input, scale!, azp?)}, symmetric only (no azp).
+     */
     public static void perTokenQuant(Call c, DType result) {
         Tensor out = c.tensor(0), x = c.tensor(1), s = c.tensor(2);
         if (x.dim() != 2) throw c.error(1, "must be [num_tokens, hidden], got " + Arrays.toString(x.sizes()));
@@ -100,7 +103,11 @@ public final class LlmMeta {
         if (s.numel() != x.size(0)) throw c.error(2, "must hold one scale per token (" + x.size(0) + "), got " + Arrays.toString(s.sizes()));
         contiguous(c, 2);
         Tensor ub = c.optTensor(3);
-        if (ub != null && ub.numel() != 1) throw c.error(3, "must hold one value");
+        if (result == DType.INT8) {
+            if (ub != null) throw c.error(3, "asymmetric quantization (azp) is not supported");
+        } else if (ub != null && ub.numel() != 1) {
+            throw c.error(3, "must hold one value");
+        }
     }
 
     /** {@code act_quant(x, block_size, scale_fmt)}: returns [rows, K] and the output shapes. */
@@ -119,7 +126,7 @@ public final class LlmMeta {
         if (fmt != null && !fmt.equals("ue8m0")) throw c.error(2, "unknown scale format '" + fmt + "' (None or 'ue8m0')");
         long[] s = x.sizes();
         s[s.length - 1] = k / block;
-        return new ActQuant(x.numel() / Math.max(k, 1), k, x.sizes(), s);
+        return new ActQuant(NormMeta.rows(x), k, x.sizes(), s);
     }
 
     /** {@code weight_dequant(x, s, block_size)}. */
@@ -154,7 +161,7 @@ public final class LlmMeta {
         shape(c, 3, Math.ceilDiv(n, 128), kb);
         long[] out = a.sizes();
         out[out.length - 1] = n;
-        return new Fp8Gemm(a.numel() / Math.max(k, 1), k, n, out);
+        return new Fp8Gemm(NormMeta.rows(a), k, n, out);
     }
 
     /** {@code moe_sum(input [M, K, H], output! [M, H])}. */

@@ -2,7 +2,6 @@ package dev.sipu.cpu.kernels;
 
 import dev.sipu.api.DType;
 import dev.sipu.api.Tensor;
-import dev.sipu.cpu.iter.Parallel;
 import dev.sipu.cpu.simd.Floats;
 import dev.sipu.cpu.simd.Vec;
 import dev.sipu.dispatch.Call;
@@ -34,7 +33,7 @@ public final class LlmKernels {
 
     /** Per row: inv = 1/sqrt(mean(x^2) + eps) in fp32; out = round(round(x * inv) * w). */
     private static void rmsNorm(Call c) {
-        int h = width(c, 1, NormMeta.rmsNorm(c, 0, 1, 2));
+        int h = Rows.width(c, 1, NormMeta.rmsNorm(c, 0, 1, 2));
         Tensor out = c.tensor(0), x = c.tensor(1), w = c.tensor(2);
         long rows = NormMeta.rows(x);
         if (rows == 0 || h == 0) return;
@@ -44,7 +43,7 @@ public final class LlmKernels {
         float[] weight = new float[Vec.padded(h)];
         Floats.load(t, w.storage().memory(), w.byteOffset(), item, weight, 0, h);
         MemorySegment xm = x.storage().memory(), om = out.storage().memory();
-        forRows(rows, h, () -> {
+        Rows.forEach(rows, h, () -> {
             float[] row = new float[Vec.padded(h)];
             return r -> {
                 Floats.load(t, xm, NormMeta.rowOffset(x, r) * item, item, row, 0, h);
@@ -59,14 +58,14 @@ public final class LlmKernels {
 
     /** Per row: out = round(round(silu(a)) * b) with a, b the two halves of the input row. */
     private static void siluAndMul(Call c) {
-        int d = width(c, 1, NormMeta.siluAndMul(c, 0, 1));
+        int d = Rows.width(c, 1, NormMeta.siluAndMul(c, 0, 1));
         Tensor out = c.tensor(0), x = c.tensor(1);
         long rows = NormMeta.rows(x);
         if (rows == 0 || d == 0) return;
         DType t = x.dtype();
         long item = t.itemSize();
         MemorySegment xm = x.storage().memory(), om = out.storage().memory();
-        forRows(rows, 2L * d, () -> {
+        Rows.forEach(rows, 2L * d, () -> {
             float[] a = new float[Vec.padded(d)], b = new float[Vec.padded(d)];
             return r -> {
                 long at = NormMeta.rowOffset(x, r) * item;
@@ -77,26 +76,6 @@ public final class LlmKernels {
                 Vec.mul(a, b, a, d);
                 Floats.store(a, 0, d, t, om, NormMeta.rowOffset(out, r) * item, item);
             };
-        });
-    }
-
-    /** A row length that fits a Java array of whole vectors. */
-    private static int width(Call c, int arg, long n) {
-        if (n > Integer.MAX_VALUE - Vec.LANES) throw c.error(arg, "rows of " + n + " elements are too long for the CPU kernels");
-        return (int) n;
-    }
-
-    private interface RowLoop {
-        void row(long r);
-    }
-
-    /** Runs rows [0, rows), split across threads by element count; each task gets its own scratch from {@code perTask}. */
-    private static void forRows(long rows, long rowElements, java.util.function.Supplier<RowLoop> perTask) {
-        int tasks = (int) Math.min(rows, Parallel.tasks(rows * rowElements));
-        long per = (rows + tasks - 1) / tasks;
-        Parallel.forEach(tasks, task -> {
-            RowLoop loop = perTask.get();
-            for (long r = task * per, end = Math.min(rows, r + per); r < end; r++) loop.row(r);
         });
     }
 }

@@ -84,7 +84,36 @@ public final class Vec {
         }
     }
 
+    /**
+     * The rotation of a rotary embedding, pairs (x[i], y[i]) by (cos[i], sin[i]), in place:
+     * {@code x' = x*c - y*s}, {@code y' = y*c + x*s}, each product rounded (no FMA), as vLLM's
+     * kernel and the C kernel compute it.
+     */
+    public static void rotate(float[] x, float[] y, float[] cos, float[] sin, int n) {
+        for (int i = 0; i < n; i += LANES) {
+            FloatVector a = v(x, i), b = v(y, i), c = v(cos, i), s = v(sin, i);
+            a.mul(c).sub(b.mul(s)).intoArray(x, i);
+            b.mul(c).add(a.mul(s)).intoArray(y, i);
+        }
+    }
+
     // ---- reductions over exactly n elements ---------------------------------------------------
+
+    /**
+     * {@code max |x[off + i]|} over n elements, NaNs skipped and 0 when there is none (C's
+     * {@code fmaxf} fold from 0, which every quantization kernel uses for its amax).
+     */
+    public static float absMax(float[] x, int off, int n) {
+        FloatVector acc = FloatVector.zero(S);
+        int i = 0;
+        for (int bound = S.loopBound(n); i < bound; i += LANES) acc = acc.max(absNotNan(FloatVector.fromArray(S, x, off + i)));
+        if (i < n) acc = acc.max(absNotNan(FloatVector.fromArray(S, x, off + i, S.indexInRange(i, n))));
+        return acc.reduceLanes(VectorOperators.MAX);
+    }
+
+    private static FloatVector absNotNan(FloatVector a) {
+        return a.abs().blend(0f, a.test(VectorOperators.IS_NAN));
+    }
 
     /** {@code sum(x[i]^2)} in fp32, lane-wise partial sums added at the end. */
     public static float sumOfSquares(float[] x, int n) {

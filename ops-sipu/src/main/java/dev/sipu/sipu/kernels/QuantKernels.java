@@ -30,7 +30,6 @@ final class QuantKernels {
         });
         r.register("_C::dynamic_scaled_int8_quant", SIPU, c -> {
             LlmMeta.perTokenQuant(c, DType.INT8);
-            if (c.optTensor(3) != null) throw c.error(3, "asymmetric quantization (azp) is not supported");
             try (Arena a = Arena.ofConfined()) {
                 Native.check(c.op(), SipuKernels.sipu_per_token_int8_quant(Native.desc(a, c, 0, c.tensor(0)),
                         Native.desc(a, c, 1, c.tensor(1)), Native.desc(a, c, 2, c.tensor(2))));
