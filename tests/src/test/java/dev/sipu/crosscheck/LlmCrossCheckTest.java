@@ -1,12 +1,10 @@
 package dev.sipu.crosscheck;
 
 import dev.sipu.api.Conversions;
-import dev.sipu.api.CpuMemory;
 import dev.sipu.api.DType;
 import dev.sipu.api.Device;
 import dev.sipu.api.Elements;
 import dev.sipu.api.SipuException;
-import dev.sipu.api.Shapes;
 import dev.sipu.api.Tensor;
 import dev.sipu.dispatch.Dispatcher;
 import org.junit.jupiter.api.Test;
@@ -578,16 +576,7 @@ class LlmCrossCheckTest {
 
     /** A contiguous tensor of dtype t holding v (rounded to t), on the device. */
     private static Tensor tensor(Device dev, DType t, double[] v, long... shape) {
-        Tensor host = Tensor.adopt(CpuMemory.allocate(Shapes.numel(shape) * t.itemSize()), t, shape);
-        for (int i = 0; i < v.length; i++) {
-            long at = (long) i * t.itemSize();
-            if (t.isFloatingPoint()) Elements.putDouble(host.data(), at, t, v[i]);
-            else Elements.putLong(host.data(), at, t, (long) v[i]);
-        }
-        if (dev.isCpu()) return host;
-        try (host) {
-            return D.to(host, dev);
-        }
+        return AtenCrossCheckTest.tensor(v, t, dev, shape);
     }
 
     /** Every element of t (any strides, any device) in row-major order. */
