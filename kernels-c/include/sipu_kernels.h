@@ -230,6 +230,31 @@ sipu_status sipu_moe_align_block_size(const sipu_tensor *topk_ids, int64_t num_e
 sipu_status sipu_concat_and_cache_mla(const sipu_tensor *kv_c, const sipu_tensor *k_pe, const sipu_tensor *kv_cache,
                                       const sipu_tensor *slot_mapping, int32_t fp8, const sipu_tensor *scale);
 
+/* ---- sorting, selection, counting ----------------------------------------------------------- */
+/* Floating keys order NaN above every number; equal keys keep their input order (stable). */
+/* Each row of in [R, N] sorted into values [R, N] (in's dtype) and int64 indices [R, N]. */
+sipu_status sipu_sort_rows(const sipu_tensor *values, const sipu_tensor *indices, const sipu_tensor *in, int32_t descending);
+/* The k largest (or smallest) of each row of in [R, N], in order, into values [R, k] and int64 indices [R, k]; ties to the lower index. */
+sipu_status sipu_topk_rows(const sipu_tensor *values, const sipu_tensor *indices, const sipu_tensor *in, int64_t k,
+                           int32_t largest);
+/* The number of nonzero elements of in (NaN counts as nonzero). */
+sipu_status sipu_count_nonzero(const sipu_tensor *in, int64_t *count);
+/* out int64 [count, ndim]: the indices of in's nonzero elements in row-major order (count as sipu_count_nonzero says). */
+sipu_status sipu_nonzero(const sipu_tensor *out, const sipu_tensor *in);
+/* Smallest and largest value of an integer tensor (untouched when it is empty). */
+sipu_status sipu_int_minmax(const sipu_tensor *in, int64_t *min, int64_t *max);
+/* out[v] = count (or sum of weights) of the values v of a 1-D integer in; every v is checked in [0, len(out)) first.
+   int64 out counts; float32 out sums float32 weights in float, float64 out sums in double. */
+sipu_status sipu_bincount(const sipu_tensor *out, const sipu_tensor *in, const sipu_tensor *weights);
+/* out[i] = (elements[i] is in test_elements) != invert, bool out of elements' shape; both inputs of one dtype; NaN matches nothing. */
+sipu_status sipu_isin(const sipu_tensor *out, const sipu_tensor *elements, const sipu_tensor *test, int32_t invert);
+
+/* ---- random sampling ------------------------------------------------------------------------ */
+/* Draw `counter` (0-based) of java.util.SplittableRandom(seed).nextDouble(): uniform in [0, 1). */
+double sipu_uniform(uint64_t seed, uint64_t counter);
+/* self[i] = -log1p(-sipu_uniform(seed, offset + i)) / lambd, i the row-major element index (lambd > 0). */
+sipu_status sipu_exponential(const sipu_tensor *self, double lambd, uint64_t seed, uint64_t offset);
+
 #ifdef __cplusplus
 }
 #endif

@@ -177,6 +177,42 @@ static void test_index_gather(void) {
     CHECK(acc[1] == 3 && acc[3] == 4 && acc[0] == 0, "accumulate: %g %g", acc[1], acc[3]);
 }
 
+static void test_sort_select_count(void) {
+    /* one row of 6: ties keep input order, NaN sorts above every number */
+    float x[6] = {2, NAN, -1, 2, 0, -1}, v[6];
+    int64_t idx[6], sz[2] = {1, 6}, st[2] = {6, 1};
+    sipu_tensor tx = desc(x, SIPU_F32, 2, sz, st), tv = desc(v, SIPU_F32, 2, sz, st), ti = desc(idx, SIPU_I64, 2, sz, st);
+    CHECK(sipu_sort_rows(&tv, &ti, &tx, 0) == SIPU_OK, "%s", sipu_last_error());
+    int64_t asc[6] = {2, 5, 4, 0, 3, 1};
+    for (int j = 0; j < 6; j++) CHECK(idx[j] == asc[j], "ascending %d: %lld", j, (long long) idx[j]);
+    CHECK(isnan(v[5]) && v[0] == -1, "values follow the indices");
+    CHECK(sipu_sort_rows(&tv, &ti, &tx, 1) == SIPU_OK, "%s", sipu_last_error());
+    int64_t desc_order[6] = {1, 0, 3, 4, 2, 5};
+    for (int j = 0; j < 6; j++) CHECK(idx[j] == desc_order[j], "descending %d: %lld", j, (long long) idx[j]);
+    int64_t ksz[2] = {1, 2}, kst[2] = {2, 1};
+    sipu_tensor kv = desc(v, SIPU_F32, 2, ksz, kst), ki = desc(idx, SIPU_I64, 2, ksz, kst);
+    CHECK(sipu_topk_rows(&kv, &ki, &tx, 2, 0) == SIPU_OK && idx[0] == 2 && idx[1] == 5, "smallest two, ties to the lower index");
+    CHECK(sipu_topk_rows(&kv, &ki, &tx, 7, 1) == SIPU_ERR_INVALID_ARGUMENT, "k beyond the row refused");
+    /* nonzero of a transposed 2x3 view: row-major over the view */
+    float m[6] = {0, 1, 0, 2, 0, 3}; /* storage [2, 3]; view [3, 2] strides {1, 3} */
+    int64_t msz[2] = {3, 2}, mst[2] = {1, 3}, count = -1, nz[6], osz[2] = {3, 2}, ost[2] = {2, 1};
+    sipu_tensor tm = desc(m, SIPU_F32, 2, msz, mst), tn = desc(nz, SIPU_I64, 2, osz, ost);
+    CHECK(sipu_count_nonzero(&tm, &count) == SIPU_OK && count == 3, "count %lld", (long long) count);
+    CHECK(sipu_nonzero(&tn, &tm) == SIPU_OK, "%s", sipu_last_error());
+    int64_t want_nz[6] = {0, 1, 1, 0, 2, 1};
+    for (int j = 0; j < 6; j++) CHECK(nz[j] == want_nz[j], "nonzero %d: %lld", j, (long long) nz[j]);
+    /* bincount refuses a value beyond its bins before writing */
+    int64_t vals[4] = {1, 3, 3, 0}, bins[4] = {9, 9, 9, 9}, vsz[1] = {4}, bsz[1] = {3}, one[1] = {1};
+    sipu_tensor tvals = desc(vals, SIPU_I64, 1, vsz, one), tb = desc(bins, SIPU_I64, 1, bsz, one);
+    CHECK(sipu_bincount(&tb, &tvals, NULL) == SIPU_ERR_INDEX_OUT_OF_RANGE, "3 of 3 bins refused");
+    CHECK(bins[0] == 9 && bins[2] == 9, "nothing written");
+    bsz[0] = 4;
+    tb = desc(bins, SIPU_I64, 1, bsz, one);
+    CHECK(sipu_bincount(&tb, &tvals, NULL) == SIPU_OK && bins[0] == 1 && bins[1] == 1 && bins[2] == 0 && bins[3] == 2, "counts");
+    /* the sampler is SplittableRandom's stream: draw 0 of seed 0 */
+    CHECK(sipu_uniform(0, 0) == (double) (0xe220a8397b1dcdafULL >> 11) * 0x1.0p-53, "uniform(0, 0) = %.17g", sipu_uniform(0, 0));
+}
+
 int main(void) {
     printf("sipu_kernels %s, SIMD %s, %d threads\n", sipu_version(), sipu_simd_name(), sipu_get_num_threads());
     test_conversions();
@@ -185,6 +221,7 @@ int main(void) {
     test_matmul();
     test_norms();
     test_index_gather();
+    test_sort_select_count();
     sipu_set_num_threads(1);
     test_binary_broadcast();
     test_matmul();

@@ -2,6 +2,7 @@ package dev.sipu.dispatch;
 
 import dev.sipu.api.DType;
 import dev.sipu.api.Device;
+import dev.sipu.api.Generator;
 import dev.sipu.api.OpArgumentException;
 import dev.sipu.api.OpNotImplementedException;
 import dev.sipu.api.Shapes;
@@ -45,12 +46,14 @@ public final class Dispatcher {
     private final Map<Device.Type, DeviceModule> devices;
     private final boolean strict;
     private final Ops ops;
+    private final Generator generator;
 
-    private Dispatcher(OpRegistry registry, Map<Device.Type, DeviceModule> devices, boolean strict) {
+    private Dispatcher(OpRegistry registry, Map<Device.Type, DeviceModule> devices, boolean strict, Generator generator) {
         this.registry = registry;
         this.devices = devices;
         this.strict = strict;
         this.ops = new Ops(this);
+        this.generator = generator;
     }
 
     private static final class Standard {
@@ -81,15 +84,25 @@ public final class Dispatcher {
         }
         for (OpProvider p : providers) p.register(registry);
         LOG.debug("dispatcher created with devices {} and {} providers", devices.keySet(), providers.size());
-        return new Dispatcher(registry, Collections.unmodifiableMap(devices), false);
+        return new Dispatcher(registry, Collections.unmodifiableMap(devices), false, new Generator(DEFAULT_SEED));
     }
 
     /** The same registry and devices, with the CPU fallback forbidden ({@code true}) or allowed. */
     public Dispatcher strict(boolean strict) {
-        return strict == this.strict ? this : new Dispatcher(registry, devices, strict);
+        return strict == this.strict ? this : new Dispatcher(registry, devices, strict, generator);
     }
 
     public boolean isStrict() { return strict; }
+
+    /** PyTorch's default seed, so that a fresh dispatcher samples reproducibly. */
+    public static final long DEFAULT_SEED = 67280421310721L;
+
+    /**
+     * The generator sampling ops use when the call passes none: one per dispatcher (shared with its
+     * {@link #strict} twin), seeded with {@link #DEFAULT_SEED}. Pass a {@link Generator} of your own
+     * for a stream nobody else draws from.
+     */
+    public Generator defaultGenerator() { return generator; }
     public OpRegistry registry() { return registry; }
     public OpTable table() { return registry.table(); }
     /** Typed methods for common ops. */

@@ -13,6 +13,7 @@ import dev.sipu.cpu.kernels.MatmulKernels;
 import dev.sipu.cpu.kernels.MoeKernels;
 import dev.sipu.cpu.kernels.PointwiseKernels;
 import dev.sipu.cpu.kernels.QuantKernels;
+import dev.sipu.cpu.kernels.SortKernels;
 import dev.sipu.cpu.kernels.ReductionKernels;
 import dev.sipu.cpu.kernels.RopeNormKernels;
 import dev.sipu.dispatch.spi.DeviceModule;
@@ -62,5 +63,6 @@ public final class CpuModule implements DeviceModule {
         PointwiseKernels.register(r);
         ReductionKernels.register(r);
         IndexKernels.register(r);
+        SortKernels.register(r);
     }
 }

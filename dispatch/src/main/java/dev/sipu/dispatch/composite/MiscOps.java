@@ -1,6 +1,9 @@
 package dev.sipu.dispatch.composite;
 
 import dev.sipu.api.DType;
+import dev.sipu.api.Device;
+import dev.sipu.api.Elements;
+import dev.sipu.api.Scalar;
 import dev.sipu.api.Tensor;
 import dev.sipu.api.TypePromotion;
 import dev.sipu.dispatch.Call;
@@ -31,6 +34,21 @@ final class MiscOps {
         r.register("aten::softmax.int", DispatchKey.COMPOSITE, c -> softmax(c, "aten::_softmax"));
         r.register("aten::log_softmax.int", DispatchKey.COMPOSITE, c -> softmax(c, "aten::_log_softmax"));
         r.register("aten::embedding", DispatchKey.COMPOSITE, MiscOps::embedding);
+        r.register("aten::_local_scalar_dense", DispatchKey.COMPOSITE, MiscOps::localScalarDense);
+    }
+
+    /** _local_scalar_dense(self): the one element as a Java Scalar (long for integers, boolean, double), read on the host. */
+    private static Scalar localScalarDense(Call c) {
+        Tensor self = c.tensor(0);
+        if (self.numel() != 1) {
+            throw c.error(0, "a Tensor with " + self.numel() + " elements cannot be converted to Scalar");
+        }
+        try (Tensor host = c.dispatcher().to(self, Device.CPU)) {
+            DType t = host.dtype();
+            if (t.isBool()) return Scalar.of(Elements.getLong(host, 0) != 0);
+            if (t.isFloatingPoint()) return Scalar.of(Elements.getDouble(host, 0));
+            return Scalar.of(Elements.getLong(host, 0));
+        }
     }
 
     /** softmax.int(self, dim, dtype): cast first when a dtype is given, then the kernel without half_to_float. */

@@ -2920,5 +2920,565 @@ public class SipuKernels extends SipuKernels$shared {
            throw new AssertionError("should not reach here", ex$);
         }
     }
+
+    private static class sipu_sort_rows {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            SipuKernels.C_INT,
+            SipuKernels.C_POINTER,
+            SipuKernels.C_POINTER,
+            SipuKernels.C_POINTER,
+            SipuKernels.C_INT
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("sipu_sort_rows");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * sipu_status sipu_sort_rows(const sipu_tensor *values, const sipu_tensor *indices, const sipu_tensor *in, int32_t descending)
+     * }
+     */
+    public static FunctionDescriptor sipu_sort_rows$descriptor() {
+        return sipu_sort_rows.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * sipu_status sipu_sort_rows(const sipu_tensor *values, const sipu_tensor *indices, const sipu_tensor *in, int32_t descending)
+     * }
+     */
+    public static MethodHandle sipu_sort_rows$handle() {
+        return sipu_sort_rows.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * sipu_status sipu_sort_rows(const sipu_tensor *values, const sipu_tensor *indices, const sipu_tensor *in, int32_t descending)
+     * }
+     */
+    public static MemorySegment sipu_sort_rows$address() {
+        return sipu_sort_rows.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * sipu_status sipu_sort_rows(const sipu_tensor *values, const sipu_tensor *indices, const sipu_tensor *in, int32_t descending)
+     * }
+     */
+    public static int sipu_sort_rows(MemorySegment values, MemorySegment indices, MemorySegment in, int descending) {
+        var mh$ = sipu_sort_rows.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("sipu_sort_rows", values, indices, in, descending);
+            }
+            return (int)mh$.invokeExact(values, indices, in, descending);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class sipu_topk_rows {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            SipuKernels.C_INT,
+            SipuKernels.C_POINTER,
+            SipuKernels.C_POINTER,
+            SipuKernels.C_POINTER,
+            SipuKernels.C_LONG,
+            SipuKernels.C_INT
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("sipu_topk_rows");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * sipu_status sipu_topk_rows(const sipu_tensor *values, const sipu_tensor *indices, const sipu_tensor *in, int64_t k, int32_t largest)
+     * }
+     */
+    public static FunctionDescriptor sipu_topk_rows$descriptor() {
+        return sipu_topk_rows.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * sipu_status sipu_topk_rows(const sipu_tensor *values, const sipu_tensor *indices, const sipu_tensor *in, int64_t k, int32_t largest)
+     * }
+     */
+    public static MethodHandle sipu_topk_rows$handle() {
+        return sipu_topk_rows.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * sipu_status sipu_topk_rows(const sipu_tensor *values, const sipu_tensor *indices, const sipu_tensor *in, int64_t k, int32_t largest)
+     * }
+     */
+    public static MemorySegment sipu_topk_rows$address() {
+        return sipu_topk_rows.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * sipu_status sipu_topk_rows(const sipu_tensor *values, const sipu_tensor *indices, const sipu_tensor *in, int64_t k, int32_t largest)
+     * }
+     */
+    public static int sipu_topk_rows(MemorySegment values, MemorySegment indices, MemorySegment in, long k, int largest) {
+        var mh$ = sipu_topk_rows.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("sipu_topk_rows", values, indices, in, k, largest);
+            }
+            return (int)mh$.invokeExact(values, indices, in, k, largest);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class sipu_count_nonzero {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            SipuKernels.C_INT,
+            SipuKernels.C_POINTER,
+            SipuKernels.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("sipu_count_nonzero");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * sipu_status sipu_count_nonzero(const sipu_tensor *in, int64_t *count)
+     * }
+     */
+    public static FunctionDescriptor sipu_count_nonzero$descriptor() {
+        return sipu_count_nonzero.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * sipu_status sipu_count_nonzero(const sipu_tensor *in, int64_t *count)
+     * }
+     */
+    public static MethodHandle sipu_count_nonzero$handle() {
+        return sipu_count_nonzero.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * sipu_status sipu_count_nonzero(const sipu_tensor *in, int64_t *count)
+     * }
+     */
+    public static MemorySegment sipu_count_nonzero$address() {
+        return sipu_count_nonzero.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * sipu_status sipu_count_nonzero(const sipu_tensor *in, int64_t *count)
+     * }
+     */
+    public static int sipu_count_nonzero(MemorySegment in, MemorySegment count) {
+        var mh$ = sipu_count_nonzero.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("sipu_count_nonzero", in, count);
+            }
+            return (int)mh$.invokeExact(in, count);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class sipu_nonzero {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            SipuKernels.C_INT,
+            SipuKernels.C_POINTER,
+            SipuKernels.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("sipu_nonzero");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * sipu_status sipu_nonzero(const sipu_tensor *out, const sipu_tensor *in)
+     * }
+     */
+    public static FunctionDescriptor sipu_nonzero$descriptor() {
+        return sipu_nonzero.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * sipu_status sipu_nonzero(const sipu_tensor *out, const sipu_tensor *in)
+     * }
+     */
+    public static MethodHandle sipu_nonzero$handle() {
+        return sipu_nonzero.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * sipu_status sipu_nonzero(const sipu_tensor *out, const sipu_tensor *in)
+     * }
+     */
+    public static MemorySegment sipu_nonzero$address() {
+        return sipu_nonzero.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * sipu_status sipu_nonzero(const sipu_tensor *out, const sipu_tensor *in)
+     * }
+     */
+    public static int sipu_nonzero(MemorySegment out, MemorySegment in) {
+        var mh$ = sipu_nonzero.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("sipu_nonzero", out, in);
+            }
+            return (int)mh$.invokeExact(out, in);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class sipu_int_minmax {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            SipuKernels.C_INT,
+            SipuKernels.C_POINTER,
+            SipuKernels.C_POINTER,
+            SipuKernels.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("sipu_int_minmax");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * sipu_status sipu_int_minmax(const sipu_tensor *in, int64_t *min, int64_t *max)
+     * }
+     */
+    public static FunctionDescriptor sipu_int_minmax$descriptor() {
+        return sipu_int_minmax.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * sipu_status sipu_int_minmax(const sipu_tensor *in, int64_t *min, int64_t *max)
+     * }
+     */
+    public static MethodHandle sipu_int_minmax$handle() {
+        return sipu_int_minmax.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * sipu_status sipu_int_minmax(const sipu_tensor *in, int64_t *min, int64_t *max)
+     * }
+     */
+    public static MemorySegment sipu_int_minmax$address() {
+        return sipu_int_minmax.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * sipu_status sipu_int_minmax(const sipu_tensor *in, int64_t *min, int64_t *max)
+     * }
+     */
+    public static int sipu_int_minmax(MemorySegment in, MemorySegment min, MemorySegment max) {
+        var mh$ = sipu_int_minmax.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("sipu_int_minmax", in, min, max);
+            }
+            return (int)mh$.invokeExact(in, min, max);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class sipu_bincount {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            SipuKernels.C_INT,
+            SipuKernels.C_POINTER,
+            SipuKernels.C_POINTER,
+            SipuKernels.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("sipu_bincount");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * sipu_status sipu_bincount(const sipu_tensor *out, const sipu_tensor *in, const sipu_tensor *weights)
+     * }
+     */
+    public static FunctionDescriptor sipu_bincount$descriptor() {
+        return sipu_bincount.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * sipu_status sipu_bincount(const sipu_tensor *out, const sipu_tensor *in, const sipu_tensor *weights)
+     * }
+     */
+    public static MethodHandle sipu_bincount$handle() {
+        return sipu_bincount.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * sipu_status sipu_bincount(const sipu_tensor *out, const sipu_tensor *in, const sipu_tensor *weights)
+     * }
+     */
+    public static MemorySegment sipu_bincount$address() {
+        return sipu_bincount.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * sipu_status sipu_bincount(const sipu_tensor *out, const sipu_tensor *in, const sipu_tensor *weights)
+     * }
+     */
+    public static int sipu_bincount(MemorySegment out, MemorySegment in, MemorySegment weights) {
+        var mh$ = sipu_bincount.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("sipu_bincount", out, in, weights);
+            }
+            return (int)mh$.invokeExact(out, in, weights);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class sipu_isin {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            SipuKernels.C_INT,
+            SipuKernels.C_POINTER,
+            SipuKernels.C_POINTER,
+            SipuKernels.C_POINTER,
+            SipuKernels.C_INT
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("sipu_isin");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * sipu_status sipu_isin(const sipu_tensor *out, const sipu_tensor *elements, const sipu_tensor *test, int32_t invert)
+     * }
+     */
+    public static FunctionDescriptor sipu_isin$descriptor() {
+        return sipu_isin.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * sipu_status sipu_isin(const sipu_tensor *out, const sipu_tensor *elements, const sipu_tensor *test, int32_t invert)
+     * }
+     */
+    public static MethodHandle sipu_isin$handle() {
+        return sipu_isin.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * sipu_status sipu_isin(const sipu_tensor *out, const sipu_tensor *elements, const sipu_tensor *test, int32_t invert)
+     * }
+     */
+    public static MemorySegment sipu_isin$address() {
+        return sipu_isin.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * sipu_status sipu_isin(const sipu_tensor *out, const sipu_tensor *elements, const sipu_tensor *test, int32_t invert)
+     * }
+     */
+    public static int sipu_isin(MemorySegment out, MemorySegment elements, MemorySegment test, int invert) {
+        var mh$ = sipu_isin.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("sipu_isin", out, elements, test, invert);
+            }
+            return (int)mh$.invokeExact(out, elements, test, invert);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class sipu_uniform {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            SipuKernels.C_DOUBLE,
+            SipuKernels.C_LONG,
+            SipuKernels.C_LONG
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("sipu_uniform");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * double sipu_uniform(uint64_t seed, uint64_t counter)
+     * }
+     */
+    public static FunctionDescriptor sipu_uniform$descriptor() {
+        return sipu_uniform.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * double sipu_uniform(uint64_t seed, uint64_t counter)
+     * }
+     */
+    public static MethodHandle sipu_uniform$handle() {
+        return sipu_uniform.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * double sipu_uniform(uint64_t seed, uint64_t counter)
+     * }
+     */
+    public static MemorySegment sipu_uniform$address() {
+        return sipu_uniform.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * double sipu_uniform(uint64_t seed, uint64_t counter)
+     * }
+     */
+    public static double sipu_uniform(long seed, long counter) {
+        var mh$ = sipu_uniform.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("sipu_uniform", seed, counter);
+            }
+            return (double)mh$.invokeExact(seed, counter);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class sipu_exponential {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            SipuKernels.C_INT,
+            SipuKernels.C_POINTER,
+            SipuKernels.C_DOUBLE,
+            SipuKernels.C_LONG,
+            SipuKernels.C_LONG
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("sipu_exponential");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * sipu_status sipu_exponential(const sipu_tensor *self, double lambd, uint64_t seed, uint64_t offset)
+     * }
+     */
+    public static FunctionDescriptor sipu_exponential$descriptor() {
+        return sipu_exponential.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * sipu_status sipu_exponential(const sipu_tensor *self, double lambd, uint64_t seed, uint64_t offset)
+     * }
+     */
+    public static MethodHandle sipu_exponential$handle() {
+        return sipu_exponential.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * sipu_status sipu_exponential(const sipu_tensor *self, double lambd, uint64_t seed, uint64_t offset)
+     * }
+     */
+    public static MemorySegment sipu_exponential$address() {
+        return sipu_exponential.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * sipu_status sipu_exponential(const sipu_tensor *self, double lambd, uint64_t seed, uint64_t offset)
+     * }
+     */
+    public static int sipu_exponential(MemorySegment self, double lambd, long seed, long offset) {
+        var mh$ = sipu_exponential.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("sipu_exponential", self, lambd, seed, offset);
+            }
+            return (int)mh$.invokeExact(self, lambd, seed, offset);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
 }
 

@@ -17,5 +17,6 @@ public final class SipuKernelSet {
         PointwiseKernels.register(r);
         ReductionKernels.register(r);
         IndexKernels.register(r);
+        SortKernels.register(r);
     }
 }
