@@ -102,7 +102,9 @@ SIPU_API sipu_status sipu_matmul(const sipu_tensor *out, const sipu_tensor *a, c
     if ((nd == 3 && (b->sizes[0] != batch || out->sizes[0] != batch)) || out->sizes[d0] != M || out->sizes[d0 + 1] != N)
         return sipu_fail(SIPU_ERR_INVALID_ARGUMENT, "sipu_matmul: out has the wrong shape for [%lld, %lld] x [%lld, %lld]",
                          (long long) M, (long long) K, (long long) K, (long long) N);
-    if (a->dtype != b->dtype || out->dtype != a->dtype)
+    /* out matches the inputs, or is float32 for f16/bf16 inputs (mm.dtype: fp32 accumulate and out) */
+    bool widened = out->dtype == SIPU_F32 && (a->dtype == SIPU_F16 || a->dtype == SIPU_BF16);
+    if (a->dtype != b->dtype || (out->dtype != a->dtype && !widened))
         return sipu_fail(SIPU_ERR_UNSUPPORTED_DTYPE, "sipu_matmul: dtypes differ (a %s, b %s, out %s)",
                          sipu_dtype_name(a->dtype), sipu_dtype_name(b->dtype), sipu_dtype_name(out->dtype));
     if (a->dtype == SIPU_BOOL || a->dtype == SIPU_F8E4M3FN || a->dtype == SIPU_F8E5M2)

@@ -1,5 +1,6 @@
 package dev.sipu.dispatch.composite;
 
+import dev.sipu.api.DType;
 import dev.sipu.api.Shapes;
 import dev.sipu.api.Tensor;
 import dev.sipu.dispatch.Call;
@@ -16,6 +17,51 @@ final class MatmulOps {
     static void register(Registrar r) {
         r.register("aten::linear", DispatchKey.COMPOSITE, MatmulOps::linear);
         r.register("aten::matmul", DispatchKey.COMPOSITE, c -> matmul(c, c.tensor(0), c.tensor(1)));
+        r.register("aten::_scaled_mm", DispatchKey.COMPOSITE, MatmulOps::scaledMm);
+    }
+
+    /**
+     * _scaled_mm(a, b, scale_a, scale_b, bias?, scale_result?, out_dtype?): out = to(out_dtype,
+     * (a @ b) * scale_a * scale_b + bias) with float8 a [M, K], b [K, N] and float32 scales that are
+     * tensor-wise (one element) or row-wise (scale_a [M, 1], scale_b [1, N]). The float8 operands are
+     * decoded exactly to float32 and multiplied by the device's fp32 GEMM; scales and bias apply to
+     * the fp32 product before the one rounding to out_dtype.
+     */
+    private static Tensor scaledMm(Call c) {
+        Tensor a = c.tensor(0), b = c.tensor(1), sa = c.tensor(2), sb = c.tensor(3), bias = c.optTensor(4);
+        if (a.dim() != 2) throw c.error(0, "mat_a must be a matrix");
+        if (b.dim() != 2) throw c.error(1, "mat_b must be a matrix");
+        if (!a.dtype().isFloat8() || !b.dtype().isFloat8()) throw c.error(a.dtype().isFloat8() ? 1 : 0, "expected float8 operands, got "
+                + a.dtype() + " and " + b.dtype());
+        long m = a.size(0), k = a.size(1), n = b.size(1);
+        if (b.size(0) != k) throw c.error(1, "mat1 and mat2 shapes cannot be multiplied (" + m + "x" + k + " and " + b.size(0) + "x" + n + ")");
+        checkScale(c, 2, sa, m, true);
+        checkScale(c, 3, sb, n, false);
+        if (c.optTensor(5) != null) throw c.error(5, "scale_result is not supported (only float8 outputs use it)");
+        DType out = c.arg(6) != null ? c.dtype(6) : a.dtype();
+        if (bias != null && (bias.dim() != 1 || bias.size(0) != n)) throw c.error(4, "bias must be a vector of " + n + " elements");
+        Ops ops = c.ops();
+        try (Tensor af = ops.toDtype(a, DType.FLOAT32); Tensor bf = ops.toDtype(b, DType.FLOAT32); Tensor p = ops.mm(af, bf);
+             Tensor pa = ops.mul(p, sa); Tensor pab = ops.mul(pa, sb);
+             Tensor biased = bias == null ? ViewOps.alias(pab) : addBias(ops, pab, bias)) {
+            return ops.toDtype(biased, out);
+        }
+    }
+
+    private static Tensor addBias(Ops ops, Tensor x, Tensor bias) {
+        try (Tensor bf = ops.toDtype(bias, DType.FLOAT32)) {
+            return ops.add(x, bf);
+        }
+    }
+
+    private static void checkScale(Call c, int arg, Tensor s, long rows, boolean isA) {
+        if (s.dtype() != DType.FLOAT32) throw c.error(arg, "scales must be float32, got " + s.dtype());
+        boolean tensorwise = s.numel() == 1;
+        boolean rowwise = s.dim() == 2 && (isA ? s.size(0) == rows && s.size(1) == 1 : s.size(0) == 1 && s.size(1) == rows);
+        if (!tensorwise && !rowwise) {
+            throw c.error(arg, "must be one element (tensor-wise) or " + (isA ? "[" + rows + ", 1]" : "[1, " + rows + "]")
+                    + " (row-wise), got " + Shapes.str(s.sizes()));
+        }
     }
 
     private static Tensor linear(Call c) {

@@ -1,5 +1,6 @@
 package dev.sipu.dispatch.meta;
 
+import dev.sipu.api.DType;
 import dev.sipu.api.Tensor;
 import dev.sipu.dispatch.Call;
 
@@ -37,10 +38,25 @@ public final class MatmulMeta {
         return new long[] {a.size(0), a.size(1), b.size(2)};
     }
 
-    /** The checked output of an {@code aten::mm} or {@code aten::bmm} call (self = argument 0, mat2 = 1), new on the call's device. */
+    /** The checked output of an {@code aten::mm}, {@code mm.dtype} or {@code bmm} call (self = argument 0, mat2 = 1), new on the call's device. */
     public static Tensor output(Call c) {
-        long[] shape = c.op().equals("aten::mm") ? mm(c, c.tensor(0), c.tensor(1)) : bmm(c, c.tensor(0), c.tensor(1));
-        return c.dispatcher().empty(shape, c.tensor(0).dtype(), c.device());
+        long[] shape = c.op().equals("aten::bmm") ? bmm(c, c.tensor(0), c.tensor(1)) : mm(c, c.tensor(0), c.tensor(1));
+        return c.dispatcher().empty(shape, outDtype(c), c.device());
+    }
+
+    /**
+     * The result dtype: the inputs' own, or for {@code mm.dtype(self, mat2, out_dtype)} out_dtype,
+     * which may only widen f16/bf16 inputs to float32 (fp32 accumulation and output, as DeepSeek
+     * V3.2's indexer uses it).
+     */
+    public static DType outDtype(Call c) {
+        DType in = c.tensor(0).dtype();
+        if (!c.op().equals("aten::mm.dtype")) return in;
+        DType out = c.dtype(2);
+        if (out != in && !(out == DType.FLOAT32 && (in == DType.FLOAT16 || in == DType.BFLOAT16))) {
+            throw c.error(2, "out_dtype must be the same as input dtype or fp32 for fp16/bf16 inputs");
+        }
+        return out;
     }
 
     /** PyTorch multiplies every float and integer dtype, but not bool or float8 (those need _scaled_mm). */

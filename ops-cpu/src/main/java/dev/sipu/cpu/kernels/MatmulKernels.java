@@ -17,6 +17,7 @@ public final class MatmulKernels {
     public static void register(Registrar r) {
         r.register("aten::mm", CPU, MatmulKernels::matmul);
         r.register("aten::bmm", CPU, MatmulKernels::matmul);
+        r.register("aten::mm.dtype", CPU, MatmulKernels::matmul);
     }
 
     private static Tensor matmul(Call c) {
