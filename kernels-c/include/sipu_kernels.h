@@ -225,6 +225,16 @@ sipu_status sipu_moe_align_block_size(const sipu_tensor *topk_ids, int64_t num_e
                                       const sipu_tensor *sorted_token_ids, const sipu_tensor *expert_ids,
                                       const sipu_tensor *num_tokens_post_pad);
 
+/* vLLM inplace_fused_experts: hidden [T, H] (f32/f16/bf16) updated in place with
+   sum_k w[t,k] * W2_e(silu_and_mul(W1_e x)) for e = topk_ids[t,k] (through expert_map when given:
+   global id -> local id or -1, which contributes nothing); w1 [E, 2I, H], w2 [E, H, I], rows contiguous.
+   FP8 when w1_scale is given: e4m3 weights with float32 [E, ceil(rows/128), ceil(cols/128)] block
+   multipliers, activations quantized per 128-wide group. Every id is checked before hidden is written. */
+sipu_status sipu_fused_experts(const sipu_tensor *hidden, const sipu_tensor *w1, const sipu_tensor *w2,
+                               const sipu_tensor *topk_weights, const sipu_tensor *topk_ids,
+                               const sipu_tensor *expert_map, const sipu_tensor *w1_scale,
+                               const sipu_tensor *w2_scale, int32_t apply_router_weight_on_input);
+
 /* ---- KV cache --------------------------------------------------------------------------- */
 /* vLLM concat_and_cache_mla: slots < 0 are skipped; fp8 != 0 stores saturated e4m3 codes of x / scale[0]. */
 sipu_status sipu_concat_and_cache_mla(const sipu_tensor *kv_c, const sipu_tensor *k_pe, const sipu_tensor *kv_cache,

@@ -6,6 +6,7 @@ import dev.sipu.api.Storage;
 import dev.sipu.cpu.kernels.CacheKernels;
 import dev.sipu.cpu.kernels.CopyKernels;
 import dev.sipu.cpu.kernels.ElementwiseKernels;
+import dev.sipu.cpu.kernels.ExpertsKernels;
 import dev.sipu.cpu.kernels.FactoryKernels;
 import dev.sipu.cpu.kernels.IndexKernels;
 import dev.sipu.cpu.kernels.LlmKernels;
@@ -64,5 +65,6 @@ public final class CpuModule implements DeviceModule {
         ReductionKernels.register(r);
         IndexKernels.register(r);
         SortKernels.register(r);
+        ExpertsKernels.register(r);
     }
 }

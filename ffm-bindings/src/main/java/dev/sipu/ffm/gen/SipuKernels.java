@@ -2856,6 +2856,74 @@ public class SipuKernels extends SipuKernels$shared {
         }
     }
 
+    private static class sipu_fused_experts {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            SipuKernels.C_INT,
+            SipuKernels.C_POINTER,
+            SipuKernels.C_POINTER,
+            SipuKernels.C_POINTER,
+            SipuKernels.C_POINTER,
+            SipuKernels.C_POINTER,
+            SipuKernels.C_POINTER,
+            SipuKernels.C_POINTER,
+            SipuKernels.C_POINTER,
+            SipuKernels.C_INT
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("sipu_fused_experts");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * sipu_status sipu_fused_experts(const sipu_tensor *hidden, const sipu_tensor *w1, const sipu_tensor *w2, const sipu_tensor *topk_weights, const sipu_tensor *topk_ids, const sipu_tensor *expert_map, const sipu_tensor *w1_scale, const sipu_tensor *w2_scale, int32_t apply_router_weight_on_input)
+     * }
+     */
+    public static FunctionDescriptor sipu_fused_experts$descriptor() {
+        return sipu_fused_experts.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * sipu_status sipu_fused_experts(const sipu_tensor *hidden, const sipu_tensor *w1, const sipu_tensor *w2, const sipu_tensor *topk_weights, const sipu_tensor *topk_ids, const sipu_tensor *expert_map, const sipu_tensor *w1_scale, const sipu_tensor *w2_scale, int32_t apply_router_weight_on_input)
+     * }
+     */
+    public static MethodHandle sipu_fused_experts$handle() {
+        return sipu_fused_experts.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * sipu_status sipu_fused_experts(const sipu_tensor *hidden, const sipu_tensor *w1, const sipu_tensor *w2, const sipu_tensor *topk_weights, const sipu_tensor *topk_ids, const sipu_tensor *expert_map, const sipu_tensor *w1_scale, const sipu_tensor *w2_scale, int32_t apply_router_weight_on_input)
+     * }
+     */
+    public static MemorySegment sipu_fused_experts$address() {
+        return sipu_fused_experts.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * sipu_status sipu_fused_experts(const sipu_tensor *hidden, const sipu_tensor *w1, const sipu_tensor *w2, const sipu_tensor *topk_weights, const sipu_tensor *topk_ids, const sipu_tensor *expert_map, const sipu_tensor *w1_scale, const sipu_tensor *w2_scale, int32_t apply_router_weight_on_input)
+     * }
+     */
+    public static int sipu_fused_experts(MemorySegment hidden, MemorySegment w1, MemorySegment w2, MemorySegment topk_weights, MemorySegment topk_ids, MemorySegment expert_map, MemorySegment w1_scale, MemorySegment w2_scale, int apply_router_weight_on_input) {
+        var mh$ = sipu_fused_experts.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("sipu_fused_experts", hidden, w1, w2, topk_weights, topk_ids, expert_map, w1_scale, w2_scale, apply_router_weight_on_input);
+            }
+            return (int)mh$.invokeExact(hidden, w1, w2, topk_weights, topk_ids, expert_map, w1_scale, w2_scale, apply_router_weight_on_input);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
     private static class sipu_concat_and_cache_mla {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(
             SipuKernels.C_INT,

@@ -116,6 +116,18 @@ public final class Vec {
     }
 
     /** {@code sum(x[i]^2)} in fp32, lane-wise partial sums added at the end. */
+    /** Dot product of a[ao .. ao+n) and b[bo .. bo+n) in fp32 (fused multiply-adds per lane, then the lanes). */
+    public static float dot(float[] a, int ao, float[] b, int bo, int n) {
+        FloatVector acc = FloatVector.zero(S);
+        int i = 0;
+        for (int bound = S.loopBound(n); i < bound; i += LANES) {
+            acc = FloatVector.fromArray(S, a, ao + i).fma(FloatVector.fromArray(S, b, bo + i), acc);
+        }
+        float r = acc.reduceLanes(VectorOperators.ADD);
+        for (; i < n; i++) r += a[ao + i] * b[bo + i];
+        return r;
+    }
+
     public static float sumOfSquares(float[] x, int n) {
         FloatVector acc = FloatVector.zero(S);
         int i = 0;

@@ -2,21 +2,35 @@ package dev.sipu.sipu.kernels;
 
 import dev.sipu.api.DType;
 import dev.sipu.api.Tensor;
+import dev.sipu.dispatch.meta.ExpertsMeta;
 import dev.sipu.dispatch.meta.LlmMeta;
 import dev.sipu.dispatch.spi.Registrar;
 import dev.sipu.ffm.gen.SipuKernels;
 import dev.sipu.sipu.Native;
 
 import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
 import java.util.List;
 
 import static dev.sipu.dispatch.DispatchKey.SIPU;
 
-/** MoE routing and reduction on SIPU, and the MLA cache write. */
+/** MoE experts, routing and reduction on SIPU, and the MLA cache write. */
 final class MoeKernels {
     private MoeKernels() {}
 
     static void register(Registrar r) {
+        r.register("vllm::inplace_fused_experts", SIPU, c -> {
+            ExpertsMeta.Plan p = ExpertsMeta.of(c);
+            if (p.hidden().numel() == 0) return null;
+            try (Arena a = Arena.ofConfined()) {
+                Native.check(c.op(), SipuKernels.sipu_fused_experts(Native.desc(a, c, 0, p.hidden()), Native.desc(a, c, 1, p.w1()),
+                        Native.desc(a, c, 2, p.w2()), Native.desc(a, c, 3, p.topkWeights()), Native.desc(a, c, 4, p.topkIds()),
+                        p.expertMap() == null ? MemorySegment.NULL : Native.desc(a, c, 13, p.expertMap()),
+                        p.fp8() ? Native.desc(a, c, 14, p.w1Scale()) : MemorySegment.NULL,
+                        p.fp8() ? Native.desc(a, c, 15, p.w2Scale()) : MemorySegment.NULL, p.onInput() ? 1 : 0));
+            }
+            return null;
+        });
         r.register("_moe_C::moe_sum", SIPU, c -> {
             LlmMeta.moeSum(c);
             if (c.tensor(1).numel() == 0) return null;

@@ -1,0 +1,245 @@
+/*
+ * vLLM's fused MoE experts (inplace_fused_experts) in one call: the (token, slot) pairs are grouped
+ * by expert, each expert's rows go through GEMM1 -> silu_and_mul -> GEMM2 while its weight rows
+ * stream once per expert, and the router-weighted results are summed per token (moe_sum's rule)
+ * into hidden_states at the very end, after every id has been checked and every buffer obtained.
+ *
+ * Rounding follows SEMANTICS.md §10: h1 = round_T(x W1^T) (fp32 accumulation), h2 =
+ * silu_and_mul(h1) with its two roundings, h3 = round_T(h2 W2^T * w). FP8 (scales given): e4m3
+ * weights with 128x128 block multipliers, activations quantized per row and 128-wide group
+ * (amax/448, saturating e4m3) before each GEMM, each 128-block sum scaled by both scales in fp32.
+ */
+#include "convert.h"
+#include "internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#define QB 128 /* quantization block */
+#define NB 32  /* weight rows per task */
+
+static inline float round_t(int32_t t, float v) {
+    return t == SIPU_BF16 ? bf16_to_f32(f32_to_bf16(v)) : t == SIPU_F16 ? f16_to_f32(f32_to_f16(v)) : v;
+}
+
+/* Dot product in fp32 with eight running sums (a fixed order, so every thread count agrees). */
+static float dot(const float *a, const float *b, int64_t n) {
+    float s[8] = {0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++) s[j] += a[i + j] * b[i + j];
+    float r = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+    for (; i < n; i++) r += a[i] * b[i];
+    return r;
+}
+
+/* per_token_group_quant_fp8 of one row in place: x becomes its e4m3 values (decoded, exact), s the group scales. */
+static void quant_row(float *x, int64_t n, float *s) {
+    for (int64_t g = 0; g * QB < n; g++) {
+        int64_t lo = g * QB, hi = lo + QB < n ? lo + QB : n;
+        float amax = 0;
+        for (int64_t i = lo; i < hi; i++) amax = fmaxf(amax, fabsf(x[i]));
+        float sc = fmaxf(amax, 1e-10f) / 448.0f;
+        s[g] = sc;
+        for (int64_t i = lo; i < hi; i++) x[i] = e4m3_to_f32(f32_to_e4m3_sat(x[i] / sc));
+    }
+}
+
+typedef struct {
+    const sipu_tensor *w, *scale; /* weight [E, rows, cols] (last dim contiguous); block scales or NULL */
+    int64_t rows, cols;
+} weights;
+
+/*
+ * out[r, n] = x[r] . W[e][n] for n in [n0, n1) and the R rows of x (fp8: per 128-block sums times
+ * xs[r, kb] * scale[e, n / 128, kb]). wrow is scratch of cols floats.
+ */
+static void gemm_block(const weights *g, int64_t e, int64_t n0, int64_t n1, const float *x, const float *xs, int64_t R,
+                       float *out, int64_t ld, float *wrow) {
+    const int item = sipu_itemsize(g->w->dtype);
+    const int64_t K = g->cols, KB = (K + QB - 1) / QB;
+    for (int64_t n = n0; n < n1; n++) {
+        const char *p = (const char *) g->w->data + (e * g->w->strides[0] + n * g->w->strides[1]) * item;
+        for (int64_t c = 0; c < K; c++) wrow[c] = load_f32(p + c * item, g->w->dtype);
+        for (int64_t r = 0; r < R; r++) {
+            const float *xr = x + r * K;
+            float acc;
+            if (!g->scale) {
+                acc = dot(xr, wrow, K);
+            } else {
+                const float *sc = (const float *) g->scale->data + e * g->scale->strides[0] + (n / QB) * g->scale->strides[1];
+                acc = 0;
+                for (int64_t kb = 0; kb < KB; kb++) {
+                    int64_t lo = kb * QB, len = lo + QB < K ? QB : K - lo;
+                    acc += dot(xr + lo, wrow + lo, len) * xs[r * KB + kb] * sc[kb * g->scale->strides[2]];
+                }
+            }
+            out[r * ld + n] = acc;
+        }
+    }
+}
+
+/* One GEMM over every expert: rows of expert e are x[off[e] .. off[e+1]); tasks are (expert, 32 weight rows). */
+static void gemm_experts(const weights *g, const int64_t *off, int64_t E, const float *x, const float *xs, float *out,
+                         float *scratch) {
+    const int64_t blocks = (g->rows + NB - 1) / NB, KB = (g->cols + QB - 1) / QB;
+    #pragma omp parallel num_threads(sipu_threads())
+    {
+        #ifdef _OPENMP
+        float *wrow = scratch + (size_t) omp_get_thread_num() * (size_t) g->cols;
+        #else
+        float *wrow = scratch;
+        #endif
+        #pragma omp for collapse(2) schedule(dynamic, 1)
+        for (int64_t e = 0; e < E; e++)
+            for (int64_t b = 0; b < blocks; b++) {
+                int64_t R = off[e + 1] - off[e];
+                if (R == 0) continue;
+                int64_t n0 = b * NB, n1 = n0 + NB < g->rows ? n0 + NB : g->rows;
+                gemm_block(g, e, n0, n1, x + off[e] * g->cols, xs ? xs + off[e] * KB : NULL, R, out + off[e] * g->rows, g->rows, wrow);
+            }
+    }
+}
+
+static sipu_status check_scale(const sipu_tensor *s, int64_t E, int64_t rows, int64_t cols, const char *fn, const char *arg) {
+    sipu_status st = sipu_check(s, fn, arg);
+    if (st) return st;
+    if (s->dtype != SIPU_F32 || s->ndim != 3 || s->sizes[0] != E || s->sizes[1] != (rows + QB - 1) / QB || s->sizes[2] != (cols + QB - 1) / QB)
+        return sipu_fail(SIPU_ERR_INVALID_ARGUMENT, "%s: %s must be float32 [%lld, %lld, %lld]", fn, arg, (long long) E,
+                         (long long) ((rows + QB - 1) / QB), (long long) ((cols + QB - 1) / QB));
+    return SIPU_OK;
+}
+
+SIPU_API sipu_status sipu_fused_experts(const sipu_tensor *hidden, const sipu_tensor *w1, const sipu_tensor *w2,
+                                        const sipu_tensor *topk_weights, const sipu_tensor *topk_ids,
+                                        const sipu_tensor *expert_map, const sipu_tensor *w1_scale,
+                                        const sipu_tensor *w2_scale, int32_t apply_router_weight_on_input) {
+    const char *fn = "sipu_fused_experts";
+    sipu_status st;
+    if ((st = sipu_check(hidden, fn, "hidden_states")) || (st = sipu_check(w1, fn, "w1")) || (st = sipu_check(w2, fn, "w2"))
+        || (st = sipu_check(topk_weights, fn, "topk_weights")) || (st = sipu_check(topk_ids, fn, "topk_ids"))
+        || (expert_map && (st = sipu_check(expert_map, fn, "expert_map"))))
+        return st;
+    const bool fp8 = w1_scale != NULL;
+    const int32_t t = hidden->dtype;
+    if (hidden->ndim != 2 || w1->ndim != 3 || w2->ndim != 3 || topk_weights->ndim != 2 || topk_ids->ndim != 2)
+        return sipu_fail(SIPU_ERR_INVALID_ARGUMENT, "%s: expects hidden [T, H], w1 [E, 2I, H], w2 [E, H, I], topk [T, K]", fn);
+    const int64_t T = hidden->sizes[0], H = hidden->sizes[1], E = w1->sizes[0], I = w1->sizes[1] / 2, K = topk_ids->sizes[1];
+    if (w1->sizes[1] != 2 * I || w1->sizes[2] != H || w2->sizes[0] != E || w2->sizes[1] != H || w2->sizes[2] != I
+        || topk_ids->sizes[0] != T || topk_weights->sizes[0] != T || topk_weights->sizes[1] != K
+        || (w1->sizes[2] > 1 && w1->strides[2] != 1) || (w2->sizes[2] > 1 && w2->strides[2] != 1))
+        return sipu_fail(SIPU_ERR_INVALID_ARGUMENT, "%s: shapes disagree (hidden [%lld, %lld], w1 [E, 2I, H] and w2 [E, H, I] with rows contiguous)",
+                         fn, (long long) T, (long long) H);
+    if (!(t == SIPU_F32 || t == SIPU_F16 || t == SIPU_BF16) || topk_weights->dtype != SIPU_F32
+        || !(topk_ids->dtype == SIPU_I32 || topk_ids->dtype == SIPU_I64)
+        || (fp8 ? (w1->dtype != SIPU_F8E4M3FN || w2->dtype != SIPU_F8E4M3FN) : (w1->dtype != t || w2->dtype != t))
+        || (expert_map && (expert_map->ndim != 1 || !(expert_map->dtype == SIPU_I32 || expert_map->dtype == SIPU_I64))))
+        return sipu_fail(SIPU_ERR_UNSUPPORTED_DTYPE, "%s: dtypes: hidden f32/f16/bf16, weights of its dtype (or e4m3 with scales), float32 topk_weights, int topk_ids", fn);
+    if (fp8 && (!w2_scale || (st = check_scale(w1_scale, E, 2 * I, H, fn, "w1_scale")) || (st = check_scale(w2_scale, E, H, I, fn, "w2_scale"))))
+        return st ? st : sipu_fail(SIPU_ERR_INVALID_ARGUMENT, "%s: fp8 needs both w1_scale and w2_scale", fn);
+    if (apply_router_weight_on_input && K != 1)
+        return sipu_fail(SIPU_ERR_INVALID_ARGUMENT, "%s: apply_router_weight_on_input needs top-k 1, got %lld", fn, (long long) K);
+    const int64_t P = T * K, global = expert_map ? expert_map->sizes[0] : E;
+
+    /* Every id checked (and mapped) before anything else. */
+    int64_t *local = malloc((size_t) (P + 1) * sizeof(int64_t)), *off = calloc((size_t) (E + 2), sizeof(int64_t));
+    int64_t *order = malloc((size_t) (P + 1) * sizeof(int64_t)), *slot = malloc((size_t) (P + 1) * sizeof(int64_t));
+    if (!local || !off || !order || !slot) {
+        free(local), free(off), free(order), free(slot);
+        return sipu_fail(SIPU_ERR_OUT_OF_MEMORY, "%s: no memory for %lld pairs", fn, (long long) P);
+    }
+    const int ii = sipu_itemsize(topk_ids->dtype);
+    for (int64_t p = 0; p < P; p++) {
+        int64_t tok = p / K, k = p % K;
+        int64_t id = load_i64((const char *) topk_ids->data + (tok * topk_ids->strides[0] + k * topk_ids->strides[1]) * ii, topk_ids->dtype);
+        if (id < 0 || id >= global) {
+            free(local), free(off), free(order), free(slot);
+            return sipu_fail(SIPU_ERR_INDEX_OUT_OF_RANGE, "%s: topk_ids[%lld, %lld] = %lld outside [0, %lld)", fn, (long long) tok,
+                             (long long) k, (long long) id, (long long) global);
+        }
+        if (expert_map) {
+            id = load_i64((const char *) expert_map->data + id * expert_map->strides[0] * sipu_itemsize(expert_map->dtype), expert_map->dtype);
+            if (id < -1 || id >= E) {
+                free(local), free(off), free(order), free(slot);
+                return sipu_fail(SIPU_ERR_INDEX_OUT_OF_RANGE, "%s: expert_map sends an id to %lld, outside [-1, %lld)", fn, (long long) id,
+                                 (long long) E);
+            }
+        }
+        local[p] = id;
+        if (id >= 0) off[id + 1]++;
+    }
+    for (int64_t e = 0; e < E; e++) off[e + 1] += off[e];
+    const int64_t V = off[E]; /* pairs that reach an expert */
+    {
+        int64_t *fill = calloc((size_t) (E + 1), sizeof(int64_t));
+        if (!fill) {
+            free(local), free(off), free(order), free(slot);
+            return sipu_fail(SIPU_ERR_OUT_OF_MEMORY, "%s: no memory", fn);
+        }
+        for (int64_t p = 0; p < P; p++) {
+            slot[p] = -1;
+            if (local[p] >= 0) {
+                int64_t at = off[local[p]] + fill[local[p]]++;
+                order[at] = p;
+                slot[p] = at;
+            }
+        }
+        free(fill);
+    }
+    const int64_t KH = (H + QB - 1) / QB, KI = (I + QB - 1) / QB;
+    const int threads = sipu_threads();
+    float *x = malloc((size_t) (V * H + 1) * sizeof(float)), *h1 = malloc((size_t) (V * 2 * I + 1) * sizeof(float));
+    float *h2 = malloc((size_t) (V * I + 1) * sizeof(float)), *h3 = malloc((size_t) (V * H + 1) * sizeof(float));
+    float *xs = fp8 ? malloc((size_t) (V * KH + 1) * sizeof(float)) : NULL, *hs = fp8 ? malloc((size_t) (V * KI + 1) * sizeof(float)) : NULL;
+    float *scratch = malloc((size_t) threads * (size_t) ((H > I ? H : I) + 1) * sizeof(float));
+    float *sum = malloc((size_t) (H + 1) * sizeof(float));
+    if (!x || !h1 || !h2 || !h3 || (fp8 && (!xs || !hs)) || !scratch || !sum) {
+        st = sipu_fail(SIPU_ERR_OUT_OF_MEMORY, "%s: no memory for %lld expert rows of %lld", fn, (long long) V, (long long) H);
+        goto done;
+    }
+    const int hi = sipu_itemsize(t);
+    const float *tw = topk_weights->data;
+    #pragma omp parallel for num_threads(threads) if (V * H > 65536)
+    for (int64_t r = 0; r < V; r++) {
+        int64_t tok = order[r] / K;
+        const char *row = (const char *) hidden->data + tok * hidden->strides[0] * hi;
+        for (int64_t c = 0; c < H; c++) x[r * H + c] = load_f32(row + c * hidden->strides[1] * hi, t);
+        if (fp8) quant_row(x + r * H, H, xs + r * KH);
+    }
+    weights g1 = {w1, fp8 ? w1_scale : NULL, 2 * I, H}, g2 = {w2, fp8 ? w2_scale : NULL, H, I};
+    gemm_experts(&g1, off, E, x, xs, h1, scratch);
+    #pragma omp parallel for num_threads(threads) if (V * I > 65536)
+    for (int64_t r = 0; r < V; r++) {
+        int64_t p = order[r];
+        float w = apply_router_weight_on_input ? tw[(p / K) * topk_weights->strides[0] + (p % K) * topk_weights->strides[1]] : 1.0f;
+        for (int64_t j = 0; j < I; j++) {
+            float g = round_t(t, h1[r * 2 * I + j] * w), u = round_t(t, h1[r * 2 * I + I + j] * w);
+            h2[r * I + j] = round_t(t, round_t(t, g / (1.0f + expf(-g))) * u);
+        }
+        if (fp8) quant_row(h2 + r * I, I, hs + r * KI);
+    }
+    gemm_experts(&g2, off, E, h2, hs, h3, scratch);
+    /* The only writes to hidden_states: per token, the slots in order as moe_sum adds them. */
+    const bool stepwise = K >= 2 && K <= 4;
+    for (int64_t tok = 0; tok < T; tok++) {
+        for (int64_t c = 0; c < H; c++) sum[c] = 0;
+        for (int64_t k = 0; k < K; k++) {
+            int64_t p = tok * K + k, r = slot[p];
+            float w = apply_router_weight_on_input ? 1.0f : tw[tok * topk_weights->strides[0] + k * topk_weights->strides[1]];
+            for (int64_t c = 0; c < H; c++) {
+                float v = r < 0 ? 0.0f : round_t(t, h3[r * H + c] * w);
+                sum[c] = stepwise ? round_t(t, sum[c] + v) : sum[c] + v;
+            }
+        }
+        char *row = (char *) hidden->data + tok * hidden->strides[0] * hi;
+        for (int64_t c = 0; c < H; c++) store_f32(row + c * hidden->strides[1] * hi, t, sum[c]);
+    }
+    st = SIPU_OK;
+done:
+    free(local), free(off), free(order), free(slot);
+    free(x), free(h1), free(h2), free(h3), free(xs), free(hs), free(scratch), free(sum);
+    return st;
+}
