@@ -240,6 +240,18 @@ sipu_status sipu_fused_experts(const sipu_tensor *hidden, const sipu_tensor *w1,
 sipu_status sipu_concat_and_cache_mla(const sipu_tensor *kv_c, const sipu_tensor *k_pe, const sipu_tensor *kv_cache,
                                       const sipu_tensor *slot_mapping, int32_t fp8, const sipu_tensor *scale);
 
+/* ---- attention ------------------------------------------------------------------------------ */
+/* Varlen attention with an online softmax over key tiles (SEMANTICS.md §11): q/out [Tq, Hq, D|Dv] packed by
+   cu_seqlens_q (int32 [B+1]); keys either packed (k/v [Tk, Hk, D|Dv], cu_seqlens_k [B+1]) or paged
+   (k/v [blocks, page, Hk, D|Dv], block_table int32 [B, max_blocks], seqused_k required; cu_seqlens_k NULL).
+   seqused_k (int32 [B]) gives key counts when present. Query i sits at i + Lk - Lq; windows -1 = unbounded
+   (causal = right window 0); softcap > 0 caps scores as softcap * tanh(s / softcap). lse (float32 [Hq, Tq],
+   natural log) may be NULL. A row with no visible key gets 0 and lse +inf. Every index is checked first. */
+sipu_status sipu_attention(const sipu_tensor *out, const sipu_tensor *lse, const sipu_tensor *q, const sipu_tensor *k,
+                           const sipu_tensor *v, const sipu_tensor *cu_seqlens_q, const sipu_tensor *cu_seqlens_k,
+                           const sipu_tensor *seqused_k, const sipu_tensor *block_table, double softmax_scale,
+                           int64_t window_left, int64_t window_right, double softcap);
+
 /* ---- sorting, selection, counting ----------------------------------------------------------- */
 /* Floating keys order NaN above every number; equal keys keep their input order (stable). */
 /* Each row of in [R, N] sorted into values [R, N] (in's dtype) and int64 indices [R, N]. */

@@ -25,17 +25,6 @@ static inline float round_t(int32_t t, float v) {
     return t == SIPU_BF16 ? bf16_to_f32(f32_to_bf16(v)) : t == SIPU_F16 ? f16_to_f32(f32_to_f16(v)) : v;
 }
 
-/* Dot product in fp32 with eight running sums (a fixed order, so every thread count agrees). */
-static float dot(const float *a, const float *b, int64_t n) {
-    float s[8] = {0};
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int j = 0; j < 8; j++) s[j] += a[i + j] * b[i + j];
-    float r = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
-    for (; i < n; i++) r += a[i] * b[i];
-    return r;
-}
-
 /* per_token_group_quant_fp8 of one row in place: x becomes its e4m3 values (decoded, exact), s the group scales. */
 static void quant_row(float *x, int64_t n, float *s) {
     for (int64_t g = 0; g * QB < n; g++) {
@@ -68,13 +57,13 @@ static void gemm_block(const weights *g, int64_t e, int64_t n0, int64_t n1, cons
             const float *xr = x + r * K;
             float acc;
             if (!g->scale) {
-                acc = dot(xr, wrow, K);
+                acc = sipu_dot_f32(xr, wrow, K);
             } else {
                 const float *sc = (const float *) g->scale->data + e * g->scale->strides[0] + (n / QB) * g->scale->strides[1];
                 acc = 0;
                 for (int64_t kb = 0; kb < KB; kb++) {
                     int64_t lo = kb * QB, len = lo + QB < K ? QB : K - lo;
-                    acc += dot(xr + lo, wrow + lo, len) * xs[r * KB + kb] * sc[kb * g->scale->strides[2]];
+                    acc += sipu_dot_f32(xr + lo, wrow + lo, len) * xs[r * KB + kb] * sc[kb * g->scale->strides[2]];
                 }
             }
             out[r * ld + n] = acc;

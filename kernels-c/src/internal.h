@@ -45,6 +45,17 @@ typedef struct {
 extern const sipu_vtable sipu_vt_scalar, sipu_vt_avx2, sipu_vt_avx512;
 const sipu_vtable *sipu_vt(void);
 
+/* Dot product in fp32 with eight running sums: a fixed order, so every thread count agrees. */
+static inline float sipu_dot_f32(const float *a, const float *b, int64_t n) {
+    float s[8] = {0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++) s[j] += a[i + j] * b[i + j];
+    float r = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+    for (; i < n; i++) r += a[i] * b[i];
+    return r;
+}
+
 #define SIPU_GEMM_MR 4
 #define SIPU_GEMM_NR 32
 

@@ -2989,6 +2989,78 @@ public class SipuKernels extends SipuKernels$shared {
         }
     }
 
+    private static class sipu_attention {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            SipuKernels.C_INT,
+            SipuKernels.C_POINTER,
+            SipuKernels.C_POINTER,
+            SipuKernels.C_POINTER,
+            SipuKernels.C_POINTER,
+            SipuKernels.C_POINTER,
+            SipuKernels.C_POINTER,
+            SipuKernels.C_POINTER,
+            SipuKernels.C_POINTER,
+            SipuKernels.C_POINTER,
+            SipuKernels.C_DOUBLE,
+            SipuKernels.C_LONG,
+            SipuKernels.C_LONG,
+            SipuKernels.C_DOUBLE
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("sipu_attention");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * sipu_status sipu_attention(const sipu_tensor *out, const sipu_tensor *lse, const sipu_tensor *q, const sipu_tensor *k, const sipu_tensor *v, const sipu_tensor *cu_seqlens_q, const sipu_tensor *cu_seqlens_k, const sipu_tensor *seqused_k, const sipu_tensor *block_table, double softmax_scale, int64_t window_left, int64_t window_right, double softcap)
+     * }
+     */
+    public static FunctionDescriptor sipu_attention$descriptor() {
+        return sipu_attention.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * sipu_status sipu_attention(const sipu_tensor *out, const sipu_tensor *lse, const sipu_tensor *q, const sipu_tensor *k, const sipu_tensor *v, const sipu_tensor *cu_seqlens_q, const sipu_tensor *cu_seqlens_k, const sipu_tensor *seqused_k, const sipu_tensor *block_table, double softmax_scale, int64_t window_left, int64_t window_right, double softcap)
+     * }
+     */
+    public static MethodHandle sipu_attention$handle() {
+        return sipu_attention.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * sipu_status sipu_attention(const sipu_tensor *out, const sipu_tensor *lse, const sipu_tensor *q, const sipu_tensor *k, const sipu_tensor *v, const sipu_tensor *cu_seqlens_q, const sipu_tensor *cu_seqlens_k, const sipu_tensor *seqused_k, const sipu_tensor *block_table, double softmax_scale, int64_t window_left, int64_t window_right, double softcap)
+     * }
+     */
+    public static MemorySegment sipu_attention$address() {
+        return sipu_attention.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * sipu_status sipu_attention(const sipu_tensor *out, const sipu_tensor *lse, const sipu_tensor *q, const sipu_tensor *k, const sipu_tensor *v, const sipu_tensor *cu_seqlens_q, const sipu_tensor *cu_seqlens_k, const sipu_tensor *seqused_k, const sipu_tensor *block_table, double softmax_scale, int64_t window_left, int64_t window_right, double softcap)
+     * }
+     */
+    public static int sipu_attention(MemorySegment out, MemorySegment lse, MemorySegment q, MemorySegment k, MemorySegment v, MemorySegment cu_seqlens_q, MemorySegment cu_seqlens_k, MemorySegment seqused_k, MemorySegment block_table, double softmax_scale, long window_left, long window_right, double softcap) {
+        var mh$ = sipu_attention.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("sipu_attention", out, lse, q, k, v, cu_seqlens_q, cu_seqlens_k, seqused_k, block_table, softmax_scale, window_left, window_right, softcap);
+            }
+            return (int)mh$.invokeExact(out, lse, q, k, v, cu_seqlens_q, cu_seqlens_k, seqused_k, block_table, softmax_scale, window_left, window_right, softcap);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
     private static class sipu_sort_rows {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(
             SipuKernels.C_INT,

@@ -18,5 +18,6 @@ public final class SipuKernelSet {
         ReductionKernels.register(r);
         IndexKernels.register(r);
         SortKernels.register(r);
+        AttentionKernels.register(r);
     }
 }
