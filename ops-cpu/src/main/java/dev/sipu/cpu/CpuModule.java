@@ -3,6 +3,7 @@ package dev.sipu.cpu;
 import dev.sipu.api.CpuMemory;
 import dev.sipu.api.Device;
 import dev.sipu.api.Storage;
+import dev.sipu.cpu.kernels.AttentionKernels;
 import dev.sipu.cpu.kernels.CacheKernels;
 import dev.sipu.cpu.kernels.CopyKernels;
 import dev.sipu.cpu.kernels.ElementwiseKernels;
@@ -66,5 +67,6 @@ public final class CpuModule implements DeviceModule {
         IndexKernels.register(r);
         SortKernels.register(r);
         ExpertsKernels.register(r);
+        AttentionKernels.register(r);
     }
 }

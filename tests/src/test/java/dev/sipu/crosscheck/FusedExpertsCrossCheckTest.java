@@ -26,7 +26,7 @@ class FusedExpertsCrossCheckTest {
     @Test
     void float32ExpertsMatchAPerTokenLoop() {
         SplittableRandom rnd = new SplittableRandom(9);
-        int t = 37, h = 96, inter = 80, e = 16, k = 3, global = 20;
+        int t = 37, h = 100, inter = 72, e = 16, k = 3, global = 20; // widths off the vector width
         double[] a = rand(rnd, t * h, 1), w1 = rand(rnd, e * 2 * inter * h, 0.1), w2 = rand(rnd, e * h * inter, 0.1);
         double[] ids = new double[t * k], tw = new double[t * k], map = new double[global];
         for (int g = 0; g < global; g++) map[g] = g % 5 == 4 ? -1 : g * 7 % e; // four global ids live elsewhere

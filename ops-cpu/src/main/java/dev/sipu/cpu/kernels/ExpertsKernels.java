@@ -88,7 +88,9 @@ public final class ExpertsKernels {
                 for (int j = at; j < at + 2 * I; j++) h1[j] *= w[order[r]];
             }
             Floats.round(h1, at, 2 * I, t);
-            float[] g = Arrays.copyOfRange(h1, at, at + I), u = Arrays.copyOfRange(h1, at + I, at + 2 * I);
+            float[] g = new float[Vec.padded(I)], u = new float[Vec.padded(I)]; // Vec runs over whole vectors
+            System.arraycopy(h1, at, g, 0, I);
+            System.arraycopy(h1, at + I, u, 0, I);
             Vec.silu(g, g, I);
             Floats.round(g, 0, I, t);
             Vec.mul(g, u, g, I);
@@ -99,7 +101,7 @@ public final class ExpertsKernels {
         gemm(p.w2(), p.w2Scale(), E, H, I, off, h2, hs, h3);
         // The only writes to hidden_states: per token, the slots in order as moe_sum adds them.
         boolean stepwise = K >= 2 && K <= 4;
-        float[] sum = new float[H], term = new float[H];
+        float[] sum = new float[Vec.padded(H)], term = new float[Vec.padded(H)];
         for (int tok = 0; tok < T; tok++) {
             Arrays.fill(sum, 0);
             for (int k = 0; k < K; k++) {
