@@ -4,6 +4,9 @@ import ch.qos.logback.classic.Level;
 import ch.qos.logback.classic.Logger;
 import dev.sipu.api.Device;
 import dev.sipu.api.schema.OpSchema;
+import dev.sipu.model.DeepseekV3;
+import dev.sipu.model.Greedy;
+import dev.sipu.model.ModelCheck;
 import dev.sipu.conformance.Conformance;
 import dev.sipu.conformance.Report;
 import dev.sipu.dispatch.DispatchKey;
@@ -29,9 +32,11 @@ public final class Main {
         int status = switch (cmd) {
             case "conformance" -> conformance(args);
             case "demo" -> demo(args);
+            case "model" -> model(args);
             default -> {
                 System.out.println("usage: sipu conformance DIR... [--device sipu|cpu|all] [--tsv] [--strict] [--trace]");
                 System.out.println("       sipu demo [--suite DIR]");
+                System.out.println("       sipu model DIR [--device sipu|cpu|all]");
                 yield cmd.equals("help") ? 0 : 2;
             }
         };
@@ -95,7 +100,72 @@ public final class Main {
             r.failures().forEach(f -> out.println("  " + f));
         }
         out.println(r.closingLine());
-        return r.failed() > 0 ? 1 : 0;
+        out.println();
+        boolean generated = generate(out);
+        return r.failed() > 0 || !generated ? 1 : 0;
+    }
+
+    /** Greedy generation with the bundled tiny DeepSeek-V3 on SIPU (strict), with the ops that ran and where. */
+    private static boolean generate(PrintStream out) {
+        Path dir = defaultSuite().resolve("../../models/deepseek-v3-tiny").normalize();
+        if (!Files.isRegularFile(dir.resolve("config.json"))) {
+            out.println("tiny model not found at " + dir);
+            return false;
+        }
+        Dispatcher d = Dispatcher.create().strict(true);
+        long[] prompt = {175, 196, 537, 502, 579, 211, 919, 615, 348, 185, 398, 535};
+        int n = 16;
+        try (DeepseekV3 model = new DeepseekV3(dir, DeepseekV3.Mode.FP32, d, Device.SIPU0, prompt.length + n)) {
+            Greedy g = new Greedy(model, d, Device.SIPU0);
+            g.generate(prompt, 2); // warm-up
+            long t0 = System.nanoTime();
+            long[] seq = g.generate(prompt, n);
+            double s = (System.nanoTime() - t0) / 1e9;
+            out.printf("tiny DeepSeek-V3 (%s), fp32, sipu: prompt %s%n  generated %s%n  %.1f tokens/s (prefill of %d tokens + %d decode steps over the KV cache)%n",
+                    dir, java.util.Arrays.toString(prompt), java.util.Arrays.toString(java.util.Arrays.copyOfRange(seq, prompt.length, seq.length)),
+                    n / s, prompt.length, n - 1);
+            out.printf("  %-40s %8s %8s %10s %9s%n", "op", "sipu", "cpu", "composite", "fallback");
+            long fallbacks = 0;
+            for (Dispatcher.OpStats st : d.stats()) {
+                if (st.sipuCalls() + st.cpuCalls() + st.compositeCalls() == 0) continue;
+                out.printf("  %-40s %8d %8d %10d %9d%n", st.op(), st.sipuCalls(), st.cpuCalls(), st.compositeCalls(), st.fallbacks());
+                fallbacks += st.fallbacks();
+            }
+            out.println("  CPU fallbacks: " + fallbacks);
+            return fallbacks == 0;
+        } catch (Exception e) {
+            out.println("generation failed: " + e);
+            return false;
+        }
+    }
+
+    /** ./sipu model DIR [--device ...]: the three modes against DIR's expected.safetensors, SIPU strict. */
+    private static int model(List<String> args) {
+        String device = "all";
+        Path dir = null;
+        for (int i = 0; i < args.size(); i++) {
+            if (args.get(i).equals("--device")) device = args.get(++i);
+            else dir = Path.of(args.get(i));
+        }
+        if (dir == null) {
+            System.out.println("usage: sipu model DIR [--device sipu|cpu|all]");
+            return 2;
+        }
+        Dispatcher d = Dispatcher.standard().strict(true);
+        boolean ok = true;
+        for (Device dev : devices(device)) {
+            for (DeepseekV3.Mode mode : DeepseekV3.Mode.values()) {
+                try {
+                    ModelCheck.Result r = ModelCheck.check(dir, mode, d, dev);
+                    System.out.println(r);
+                    ok &= r.pass();
+                } catch (Exception e) {
+                    System.out.println(mode.name().toLowerCase() + " on " + dev + ": " + e + "  FAIL");
+                    ok = false;
+                }
+            }
+        }
+        return ok ? 0 : 1;
     }
 
     static Path defaultSuite() {
