@@ -113,47 +113,15 @@ static sipu_status scratch_alloc(scratch *s, int threads, int64_t n, const char 
     return SIPU_OK;
 }
 
-SIPU_API sipu_status sipu_sort_rows(const sipu_tensor *values, const sipu_tensor *indices, const sipu_tensor *in, int32_t descending) {
-    const char *fn = "sipu_sort_rows";
-    sipu_status st = check_rows(values, indices, in, in && in->ndim == 2 ? in->sizes[1] : -1, fn);
-    if (st) return st;
+/* The first k positions of each row in order (k = N sorts, k < N selects), written as values and indices. */
+static sipu_status order_rows(const sipu_tensor *values, const sipu_tensor *indices, const sipu_tensor *in, int64_t k, bool desc,
+                              const char *fn) {
     const int64_t R = in->sizes[0], N = in->sizes[1];
-    if (R == 0 || N == 0) return SIPU_OK;
-    const int threads = sipu_threads();
-    scratch s;
-    if ((st = scratch_alloc(&s, threads, N, fn))) return st;
-    const bool fl = sipu_is_float(in->dtype);
-    #pragma omp parallel num_threads(threads) if (R > 1 && R * N > 16384)
-    {
-        #ifdef _OPENMP
-        int64_t *buf = (int64_t *) (s.mem + s.per * (size_t) omp_get_thread_num());
-        #else
-        int64_t *buf = (int64_t *) s.mem;
-        #endif
-        int64_t *key = buf, *idx = buf + N + 1, *tmp = idx + N;
-        keys k = {fl ? (const double *) key : NULL, fl ? NULL : key, descending != 0};
-        #pragma omp for schedule(dynamic, 1)
-        for (int64_t r = 0; r < R; r++) {
-            load_keys(in, r, fl ? (double *) key : NULL, fl ? NULL : key);
-            for (int64_t j = 0; j < N; j++) idx[j] = j;
-            store_row(values, indices, in, r, merge_sort(&k, idx, tmp, N), N);
-        }
-    }
-    free(s.mem);
-    return SIPU_OK;
-}
-
-SIPU_API sipu_status sipu_topk_rows(const sipu_tensor *values, const sipu_tensor *indices, const sipu_tensor *in, int64_t k,
-                                    int32_t largest) {
-    const char *fn = "sipu_topk_rows";
-    sipu_status st = check_rows(values, indices, in, k, fn);
-    if (st) return st;
-    const int64_t R = in->sizes[0], N = in->sizes[1];
-    if (k < 0 || k > N) return sipu_fail(SIPU_ERR_INVALID_ARGUMENT, "%s: k = %lld outside [0, %lld]", fn, (long long) k, (long long) N);
     if (R == 0 || k == 0) return SIPU_OK;
     const int threads = sipu_threads();
     scratch s;
-    if ((st = scratch_alloc(&s, threads, N, fn))) return st;
+    sipu_status st = scratch_alloc(&s, threads, N, fn);
+    if (st) return st;
     const bool fl = sipu_is_float(in->dtype);
     #pragma omp parallel num_threads(threads) if (R > 1 && R * N > 16384)
     {
@@ -163,12 +131,12 @@ SIPU_API sipu_status sipu_topk_rows(const sipu_tensor *values, const sipu_tensor
         int64_t *buf = (int64_t *) s.mem;
         #endif
         int64_t *key = buf, *idx = buf + N + 1, *tmp = idx + N;
-        keys kk = {fl ? (const double *) key : NULL, fl ? NULL : key, largest != 0};
+        keys kk = {fl ? (const double *) key : NULL, fl ? NULL : key, desc};
         #pragma omp for schedule(dynamic, 1)
         for (int64_t r = 0; r < R; r++) {
             load_keys(in, r, fl ? (double *) key : NULL, fl ? NULL : key);
-            const int64_t *best;
-            if (k <= 64) {
+            const int64_t *best = idx;
+            if (k <= 64 && k < N) {
                 /* Selection: idx[0..m) holds the best so far in order; most elements fail the first test. */
                 int64_t m = 0;
                 for (int64_t j = 0; j < N; j++) {
@@ -180,7 +148,6 @@ SIPU_API sipu_status sipu_topk_rows(const sipu_tensor *values, const sipu_tensor
                     }
                     idx[p] = j;
                 }
-                best = idx;
             } else {
                 for (int64_t j = 0; j < N; j++) idx[j] = j;
                 best = merge_sort(&kk, idx, tmp, N);
@@ -190,6 +157,22 @@ SIPU_API sipu_status sipu_topk_rows(const sipu_tensor *values, const sipu_tensor
     }
     free(s.mem);
     return SIPU_OK;
+}
+
+SIPU_API sipu_status sipu_sort_rows(const sipu_tensor *values, const sipu_tensor *indices, const sipu_tensor *in, int32_t descending) {
+    const char *fn = "sipu_sort_rows";
+    sipu_status st = check_rows(values, indices, in, in && in->ndim == 2 ? in->sizes[1] : -1, fn);
+    return st ? st : order_rows(values, indices, in, in->sizes[1], descending != 0, fn);
+}
+
+SIPU_API sipu_status sipu_topk_rows(const sipu_tensor *values, const sipu_tensor *indices, const sipu_tensor *in, int64_t k,
+                                    int32_t largest) {
+    const char *fn = "sipu_topk_rows";
+    sipu_status st = check_rows(values, indices, in, k, fn);
+    if (st) return st;
+    if (k < 0 || k > in->sizes[1])
+        return sipu_fail(SIPU_ERR_INVALID_ARGUMENT, "%s: k = %lld outside [0, %lld]", fn, (long long) k, (long long) in->sizes[1]);
+    return order_rows(values, indices, in, k, largest != 0, fn);
 }
 
 /* ---- element walks in row-major order ----------------------------------------------------- */
