@@ -1,10 +1,11 @@
 /*
  * sipu_matmul: out[b] = a[b] @ b[b] (+ bias) for 2-D or batched 3-D operands of any strides.
- * Floating types are widened to fp32 while packing (B into NR-wide panels streamed by the tile
- * kernel), accumulated in fp32 and rounded once on store; float64 accumulates in double and
- * integers in int64.
+ * Floating types go through the packed kernels of gemm_kernels.c (fp32 FMA, or bf16 pair dots
+ * for bf16 inputs where the CPU has them), accumulate in fp32 and round once on store; float64
+ * accumulates in double and integers in int64.
  */
 #include "convert.h"
+#include "gemm_kernels.h"
 #include "internal.h"
 
 #include <stdlib.h>
@@ -19,51 +20,27 @@ typedef struct {
 } mat;
 
 static sipu_status gemm_float(const mat *x) {
-    const int64_t M = x->m, N = x->n, K = x->k, NR = SIPU_GEMM_NR, MR = SIPU_GEMM_MR;
-    const int64_t panels = (N + NR - 1) / NR;
-    const int ia = sipu_itemsize(x->ta), ib = sipu_itemsize(x->tb), io = sipu_itemsize(x->to);
-    float *ap = malloc((size_t) (M * K + 1) * sizeof(float));
-    float *bp = malloc((size_t) (panels * K * NR + 1) * sizeof(float));
-    if (!ap || !bp) {
-        free(ap);
-        free(bp);
-        return sipu_fail(SIPU_ERR_OUT_OF_MEMORY, "sipu_matmul: no memory to pack a [%lld, %lld] x [%lld, %lld] product",
-                         (long long) M, (long long) K, (long long) K, (long long) N);
-    }
-    int threads = sipu_threads();
-    #pragma omp parallel num_threads(threads) if (M * N * K > 100000)
-    {
-        #pragma omp for schedule(static)
+    const int64_t M = x->m, N = x->n;
+    const int io = sipu_itemsize(x->to);
+    /* fp32 out with unit column stride takes the product directly; anything else goes through fp32 and rounds once */
+    bool direct = x->to == SIPU_F32 && (x->so1 == 1 || N == 1) && (x->so0 >= N || M == 1);
+    float *c = direct ? (float *) x->o : malloc((size_t) (M * N + 1) * sizeof(float));
+    if (!c)
+        return sipu_fail(SIPU_ERR_OUT_OF_MEMORY, "sipu_matmul: no memory for a [%lld, %lld] result", (long long) M, (long long) N);
+    sipu_gemm_job job = {M, N, x->k, x->a, x->sa0, x->sa1, x->ta, x->b, x->sb0, x->sb1, x->tb,
+                         c, direct ? x->so0 : N, NULL, NULL, 0, 0};
+    sipu_status st = sipu_gemm_run(&job, "sipu_matmul");
+    if (!st && (!direct || x->bias)) {
+        #pragma omp parallel for num_threads(sipu_threads()) if (M * N > 65536)
         for (int64_t i = 0; i < M; i++)
-            for (int64_t p = 0; p < K; p++) ap[i * K + p] = load_f32(x->a + (i * x->sa0 + p * x->sa1) * ia, x->ta);
-        #pragma omp for schedule(static)
-        for (int64_t jp = 0; jp < panels; jp++)
-            for (int64_t p = 0; p < K; p++)
-                for (int64_t j = 0; j < NR; j++) {
-                    int64_t col = jp * NR + j;
-                    bp[(jp * K + p) * NR + j] = col < N ? load_f32(x->b + (p * x->sb0 + col * x->sb1) * ib, x->tb) : 0.0f;
-                }
-        const sipu_vtable *vt = sipu_vt();
-        const int64_t mtiles = (M + MR - 1) / MR;
-        #pragma omp for collapse(2) schedule(static)
-        for (int64_t it = 0; it < mtiles; it++)
-            for (int64_t jp = 0; jp < panels; jp++) {
-                float c[SIPU_GEMM_MR * SIPU_GEMM_NR];
-                int mr = (int) (M - it * MR < MR ? M - it * MR : MR);
-                int nr = (int) (N - jp * NR < NR ? N - jp * NR : NR);
-                vt->gemm_tile(K, ap + it * MR * K, K, bp + jp * K * NR, c, NR, mr, nr);
-                for (int r = 0; r < mr; r++)
-                    for (int j = 0; j < nr; j++) {
-                        int64_t i = it * MR + r, col = jp * NR + j;
-                        float v = c[r * NR + j];
-                        if (x->bias) v += load_f32(x->bias + col * x->sbias * sipu_itemsize(x->tbias), x->tbias);
-                        store_f32(x->o + (i * x->so0 + col * x->so1) * io, x->to, v);
-                    }
+            for (int64_t j = 0; j < N; j++) {
+                float v = c[i * job.ldc + j];
+                if (x->bias) v += load_f32(x->bias + j * x->sbias * sipu_itemsize(x->tbias), x->tbias);
+                store_f32(x->o + (i * x->so0 + j * x->so1) * io, x->to, v);
             }
     }
-    free(ap);
-    free(bp);
-    return SIPU_OK;
+    if (!direct) free(c);
+    return st;
 }
 
 static void gemm_exact(const mat *x) {

@@ -1,5 +1,6 @@
 /* Quantization kernels: vLLM's per-token fp8/int8 and DeepSeek's block act_quant, weight_dequant, fp8_gemm. */
 #include "convert.h"
+#include "gemm_kernels.h"
 #include "internal.h"
 
 #include <math.h>
@@ -122,39 +123,23 @@ SIPU_API sipu_status sipu_fp8_gemm(const sipu_tensor *c, const sipu_tensor *a, c
         || c->sizes[0] != M || c->sizes[1] != N)
         return sipu_fail(SIPU_ERR_INVALID_ARGUMENT, "%s: shapes do not match a [M, K] = [%lld, %lld], b [N, K] with N = %lld and 128-wide scale blocks",
                          fn, (long long) M, (long long) K, (long long) N);
-    /* Decode once: e4m3 -> fp32 is exact, so this changes no result. */
-    float *af = malloc((size_t) (M * K + 1) * sizeof(float)), *bf = malloc((size_t) (N * K + 1) * sizeof(float));
-    if (!af || !bf) {
-        free(af);
-        free(bf);
-        return sipu_fail(SIPU_ERR_OUT_OF_MEMORY, "%s: no memory to decode a [%lld, %lld] and b [%lld, %lld]", fn,
-                         (long long) M, (long long) K, (long long) N, (long long) K);
+    /* a [M, K] times b^T: b is read as K x N with K contiguous (stride 1) and N at its row stride */
+    bool direct = c->dtype == SIPU_F32 && (N == 1 || c->strides[1] == 1) && (M == 1 || c->strides[0] >= N);
+    float *acc = direct ? (float *) c->data : malloc((size_t) (M * N + 1) * sizeof(float));
+    if (!acc) return sipu_fail(SIPU_ERR_OUT_OF_MEMORY, "%s: no memory for a [%lld, %lld] result", fn, (long long) M, (long long) N);
+    sipu_gemm_job job = {M, N, K, (const char *) a->data, a->strides[0], 1, SIPU_F8E4M3FN, (const char *) b->data, 1, b->strides[0], SIPU_F8E4M3FN,
+                         acc, direct ? c->strides[0] : N, (const float *) as->data, (const float *) bs->data, as->strides[0], bs->strides[0]};
+    if (K > 0 && (N == 1 || M == 1)) {
+        /* strides of size-1 dimensions may be anything; the kernels read them */
+        if (M == 1) job.sa0 = K;
+        if (N == 1) job.sb1 = K;
     }
-    int oi = sipu_itemsize(c->dtype);
-    #pragma omp parallel num_threads(sipu_threads()) if (M * N * K > 100000)
-    {
-        #pragma omp for schedule(static)
-        for (int64_t n = 0; n < N; n++)
-            for (int64_t k = 0; k < K; k++) bf[n * K + k] = e4m3_to_f32(((const uint8_t *) b->data)[n * b->strides[0] + k]);
-        #pragma omp for schedule(static)
+    st = sipu_gemm_run(&job, fn);
+    if (!st && !direct) {
+        int oi = sipu_itemsize(c->dtype);
         for (int64_t m = 0; m < M; m++)
-            for (int64_t k = 0; k < K; k++) af[m * K + k] = e4m3_to_f32(((const uint8_t *) a->data)[m * a->strides[0] + k]);
-        #pragma omp for collapse(2) schedule(static)
-        for (int64_t m = 0; m < M; m++)
-            for (int64_t n = 0; n < N; n++) {
-                const float *am = af + m * K, *bn = bf + n * K;
-                const float *asr = (const float *) as->data + m * as->strides[0], *bsr = (const float *) bs->data + (n / 128) * bs->strides[0];
-                float acc = 0;
-                for (int64_t kb = 0; kb < KB; kb++) {
-                    int64_t k0 = kb * 128, k1 = k0 + 128 < K ? k0 + 128 : K;
-                    float part = 0;
-                    for (int64_t k = k0; k < k1; k++) part += am[k] * bn[k];
-                    acc += part * asr[kb] * bsr[kb];
-                }
-                store_f32((char *) c->data + (m * c->strides[0] + n * c->strides[1]) * oi, c->dtype, acc);
-            }
+            for (int64_t n = 0; n < N; n++) store_f32((char *) c->data + (m * c->strides[0] + n * c->strides[1]) * oi, c->dtype, acc[m * N + n]);
     }
-    free(af);
-    free(bf);
-    return SIPU_OK;
+    if (!direct) free(acc);
+    return st;
 }

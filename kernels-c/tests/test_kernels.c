@@ -126,6 +126,111 @@ static void test_matmul(void) {
     free(a); free(b); free(bt); free(o);
 }
 
+/* ---- GEMM paths against a plain triple loop (CTest runs this per SIMD level: plain C, avx2, avx512, bf16) ---- */
+
+static const char *dt_name(int32_t dt) { return dt == SIPU_F32 ? "float32" : dt == SIPU_BF16 ? "bfloat16" : "float16"; }
+
+static uint32_t rng_state = 2463534242u;
+static uint32_t rng(void) {
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 17;
+    rng_state ^= rng_state << 5;
+    return rng_state;
+}
+
+/* random value of dtype dt stored at p (float in [-2, 2) rounded to dt); returns the stored value */
+static float put_random(void *p, int32_t dt) {
+    float v = (float) (rng() % 4096) / 1024.0f - 2.0f;
+    if (dt == SIPU_F32) { memcpy(p, &v, 4); return v; }
+    if (dt == SIPU_BF16) { uint16_t h = f32_to_bf16(v); memcpy(p, &h, 2); return bf16_to_f32(h); }
+    uint16_t h = f32_to_f16(v);
+    memcpy(p, &h, 2);
+    return f16_to_f32(h);
+}
+
+static void check_mm_shape(int32_t dt, int M, int K, int N, int transposed_b) {
+    int item = dt == SIPU_F32 ? 4 : 2;
+    char *a = malloc((size_t) M * K * item + 1), *b = malloc((size_t) K * N * item + 1), *o = malloc((size_t) M * N * item + 1);
+    float *af = malloc(sizeof(float) * M * K + 4), *bf = malloc(sizeof(float) * K * N + 4);
+    for (int i = 0; i < M * K; i++) af[i] = put_random(a + (size_t) i * item, dt);
+    /* bf[k * N + n]; stored [K, N] or [N, K] */
+    for (int k = 0; k < K; k++)
+        for (int n = 0; n < N; n++) {
+            size_t at = transposed_b ? (size_t) n * K + k : (size_t) k * N + n;
+            bf[k * N + n] = put_random(b + at * item, dt);
+        }
+    int64_t as[] = {M, K}, ast[] = {K, 1}, bsz[] = {K, N}, bst[] = {N, 1}, btst[] = {1, K}, os[] = {M, N}, ost[] = {N, 1};
+    sipu_tensor ta = desc(a, dt, 2, as, ast), tb = desc(b, dt, 2, bsz, transposed_b ? btst : bst), to = desc(o, dt, 2, os, ost);
+    CHECK(sipu_matmul(&to, &ta, &tb, NULL) == SIPU_OK, "%s", sipu_last_error());
+    int bad = 0;
+    for (int i = 0; i < M && bad < 5; i++)
+        for (int j = 0; j < N; j++) {
+            double s = 0, mag = 0;
+            for (int k = 0; k < K; k++) {
+                s += (double) af[i * K + k] * bf[k * N + j];
+                mag += fabs((double) af[i * K + k] * bf[k * N + j]);
+            }
+            float got = load_f32(o + ((size_t) i * N + j) * item, dt);
+            double tol = 1e-5 * mag + (dt == SIPU_F32 ? 1e-6 : dt == SIPU_BF16 ? 0x1p-8 * fabs(s) : 0x1p-11 * fabs(s)) + 1e-6;
+            if (fabs(got - s) > tol) {
+                bad++;
+                CHECK(0, "%s mm [%d,%d]x[%d,%d]%s at %d,%d: %g vs %g", dt_name(dt), M, K, K, N, transposed_b ? "^T" : "", i, j, got, s);
+            }
+        }
+    free(a); free(b); free(o); free(af); free(bf);
+}
+
+static void check_fp8_shape(int M, int K, int N, int32_t odt) {
+    int KB = (K + 127) / 128, NB = (N + 127) / 128;
+    uint8_t *a = malloc((size_t) M * K + 1), *b = malloc((size_t) N * K + 1);
+    float *as = malloc(sizeof(float) * M * KB), *bs = malloc(sizeof(float) * NB * KB), *o = malloc(sizeof(float) * M * N + 4);
+    for (int i = 0; i < M * K; i++) do a[i] = (uint8_t) rng(); while ((a[i] & 0x7F) == 0x7F);
+    for (int i = 0; i < N * K; i++) do b[i] = (uint8_t) rng(); while ((b[i] & 0x7F) == 0x7F || (b[i] & 0x78) == 0x78);
+    for (int i = 0; i < M * KB; i++) as[i] = (float) (rng() % 1000 + 1) * 1e-4f;
+    for (int i = 0; i < NB * KB; i++) bs[i] = (float) (rng() % 1000 + 1) * 1e-4f;
+    int64_t asz[] = {M, K}, ast[] = {K, 1}, bsz[] = {N, K}, assz[] = {M, KB}, asst[] = {KB, 1}, bssz[] = {NB, KB}, os[] = {M, N}, ost[] = {N, 1};
+    sipu_tensor ta = desc(a, SIPU_F8E4M3FN, 2, asz, ast), tb = desc(b, SIPU_F8E4M3FN, 2, bsz, ast), tas = desc(as, SIPU_F32, 2, assz, asst),
+                tbs = desc(bs, SIPU_F32, 2, bssz, asst), to = desc(o, odt, 2, os, ost);
+    CHECK(sipu_fp8_gemm(&to, &ta, &tas, &tb, &tbs) == SIPU_OK, "%s", sipu_last_error());
+    int bad = 0;
+    for (int i = 0; i < M && bad < 5; i++)
+        for (int j = 0; j < N; j++) {
+            double s = 0, mag = 0;
+            for (int kb = 0; kb < KB; kb++) {
+                double part = 0, pm = 0;
+                for (int k = kb * 128; k < K && k < kb * 128 + 128; k++) {
+                    double p = (double) e4m3_to_f32(a[i * K + k]) * e4m3_to_f32(b[j * K + k]);
+                    part += p;
+                    pm += fabs(p);
+                }
+                double sc = (double) as[i * KB + kb] * bs[(j / 128) * KB + kb];
+                s += part * sc;
+                mag += pm * sc;
+            }
+            float got = load_f32((char *) o + ((size_t) i * N + j) * (odt == SIPU_F32 ? 4 : 2), odt);
+            double tol = 1e-5 * mag + (odt == SIPU_BF16 ? 0x1p-8 * fabs(s) : 0) + 1e-30;
+            if (fabs(got - s) > tol) {
+                bad++;
+                CHECK(0, "fp8_gemm [%d,%d]x[%d,%d]^T -> %s at %d,%d: %g vs %g", M, K, N, K, dt_name(odt), i, j, got, s);
+            }
+        }
+    free(a); free(b); free(as); free(bs); free(o);
+}
+
+static void test_gemm_paths(void) {
+    /* odd shapes: M, N, K off every tile (14x32, 6x16, 4x16), K off 128 and odd, small M (weight streaming) and large */
+    static const int shapes[][3] = {{1, 37, 19}, {3, 301, 45}, {16, 129, 70}, {17, 515, 33}, {29, 77, 130}, {45, 1031, 97}, {2, 1, 5}, {200, 260, 300}};
+    static const int32_t dts[] = {SIPU_F32, SIPU_BF16, SIPU_F16};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+        for (int d = 0; d < 3; d++)
+            for (int t = 0; t < 2; t++) check_mm_shape(dts[d], shapes[s][0], shapes[s][1], shapes[s][2], t);
+    static const int f8[][3] = {{1, 200, 150}, {5, 300, 130}, {16, 1000, 260}, {20, 129, 300}, {37, 385, 129}, {3, 7, 9}, {130, 250, 270}};
+    for (size_t s = 0; s < sizeof f8 / sizeof f8[0]; s++) {
+        check_fp8_shape(f8[s][0], f8[s][1], f8[s][2], SIPU_F32);
+        check_fp8_shape(f8[s][0], f8[s][1], f8[s][2], SIPU_BF16);
+    }
+}
+
 static void test_norms(void) {
     int R = 5, H = 300;
     uint16_t *x = malloc(2 * R * H), *w = malloc(2 * H), *o = malloc(2 * R * H);
@@ -219,12 +324,14 @@ int main(void) {
     test_binary_broadcast();
     test_copy_fill_unary();
     test_matmul();
+    test_gemm_paths();
     test_norms();
     test_index_gather();
     test_sort_select_count();
     sipu_set_num_threads(1);
     test_binary_broadcast();
     test_matmul();
+    test_gemm_paths();
     if (failures) {
         printf("%d checks failed\n", failures);
         return 1;

@@ -1,0 +1,160 @@
+/*
+ * AVX-512 GEMM microkernels (compiled with -mavx512f -mavx512bf16 ...; only reached through the
+ * runtime dispatch in gemm_kernels.c): fp32 FMA 14 x 32 tiles, bf16 pair dots (vdpbf16ps) 14 x 32,
+ * and the small-M weight-streaming loops.
+ */
+#include "gemm_kernels.h"
+
+#include <immintrin.h>
+
+#define MR 14
+#define NR 32
+
+#define AI static inline __attribute__((always_inline))
+
+AI void store_tile_row(float *c, __m512 v0, __m512 v1, int accumulate, const float *rs, float cs, int r) {
+    if (rs) {
+        __m512 s = _mm512_set1_ps(rs[r]), t = _mm512_set1_ps(cs);
+        v0 = _mm512_mul_ps(_mm512_mul_ps(v0, s), t);
+        v1 = _mm512_mul_ps(_mm512_mul_ps(v1, s), t);
+    }
+    if (accumulate) {
+        v0 = _mm512_add_ps(_mm512_loadu_ps(c), v0);
+        v1 = _mm512_add_ps(_mm512_loadu_ps(c + 16), v1);
+    }
+    _mm512_storeu_ps(c, v0);
+    _mm512_storeu_ps(c + 16, v1);
+}
+
+static void tile_f32(int64_t kc, const float *ap, const float *bp, float *c, int64_t ldc, int accumulate, const float *rs, float cs) {
+    __m512 c0[MR], c1[MR];
+#pragma GCC unroll 14
+    for (int r = 0; r < MR; r++) c0[r] = c1[r] = _mm512_setzero_ps();
+    for (int64_t p = 0; p < kc; p++) {
+        __m512 b0 = _mm512_load_ps(bp), b1 = _mm512_load_ps(bp + 16);
+        _mm_prefetch((const char *) (bp + 8 * NR), _MM_HINT_T0);
+#pragma GCC unroll 14
+        for (int r = 0; r < MR; r++) {
+            __m512 a = _mm512_set1_ps(ap[r]);
+            c0[r] = _mm512_fmadd_ps(a, b0, c0[r]);
+            c1[r] = _mm512_fmadd_ps(a, b1, c1[r]);
+        }
+        ap += MR;
+        bp += NR;
+    }
+#pragma GCC unroll 14
+    for (int r = 0; r < MR; r++) store_tile_row(c + r * ldc, c0[r], c1[r], accumulate, rs, cs, r);
+}
+
+static void tile_bf16(int64_t kq, const uint32_t *ap, const uint32_t *bp, float *c, int64_t ldc, int accumulate, const float *rs, float cs) {
+    __m512 c0[MR], c1[MR];
+#pragma GCC unroll 14
+    for (int r = 0; r < MR; r++) c0[r] = c1[r] = _mm512_setzero_ps();
+    for (int64_t q = 0; q < kq; q++) {
+        __m512bh b0 = (__m512bh) _mm512_load_si512(bp), b1 = (__m512bh) _mm512_load_si512(bp + 16);
+        _mm_prefetch((const char *) (bp + 8 * NR), _MM_HINT_T0);
+#pragma GCC unroll 14
+        for (int r = 0; r < MR; r++) {
+            __m512bh a = (__m512bh) _mm512_set1_epi32((int) ap[r]);
+            c0[r] = _mm512_dpbf16_ps(c0[r], a, b0);
+            c1[r] = _mm512_dpbf16_ps(c1[r], a, b1);
+        }
+        ap += MR;
+        bp += NR;
+    }
+#pragma GCC unroll 14
+    for (int r = 0; r < MR; r++) store_tile_row(c + r * ldc, c0[r], c1[r], accumulate, rs, cs, r);
+}
+
+/* ---- small M ---- */
+
+AI __m512 load_w16(const char *b, int64_t off, __mmask16 m, int bf) {
+    if (bf) return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, (const uint16_t *) b + off)), 16));
+    return _mm512_maskz_loadu_ps(m, (const float *) b + off);
+}
+
+/* two weight columns at a time so each load of a feeds two FMAs */
+AI void gemv_f32_t(const int MC, const int BF, int64_t n, int64_t k, const float *a, int64_t lda, const char *b, int64_t ldb, float *c, int64_t ldc) {
+    const int isz = BF ? 2 : 4;
+    for (int64_t j = 0; j < n; j += 2) {
+        const char *w0 = b + j * ldb * isz, *w1 = j + 1 < n ? w0 + ldb * isz : w0;
+        __m512 s0[8], s1[8];
+#pragma GCC unroll 8
+        for (int m = 0; m < MC; m++) s0[m] = s1[m] = _mm512_setzero_ps();
+        for (int64_t p = 0; p < k; p += 16) {
+            __mmask16 mk = k - p >= 16 ? (__mmask16) 0xFFFF : (__mmask16) ((1u << (k - p)) - 1);
+            __m512 x0 = load_w16(w0, p, mk, BF), x1 = load_w16(w1, p, mk, BF);
+#pragma GCC unroll 8
+            for (int m = 0; m < MC; m++) {
+                __m512 av = _mm512_loadu_ps(a + m * lda + p);
+                s0[m] = _mm512_fmadd_ps(av, x0, s0[m]);
+                s1[m] = _mm512_fmadd_ps(av, x1, s1[m]);
+            }
+        }
+#pragma GCC unroll 8
+        for (int m = 0; m < MC; m++) {
+            c[m * ldc + j] = _mm512_reduce_add_ps(s0[m]);
+            if (j + 1 < n) c[m * ldc + j + 1] = _mm512_reduce_add_ps(s1[m]);
+        }
+    }
+}
+
+static void gemv_f32(int mc, int64_t n, int64_t k, const float *a, int64_t lda, const char *b, int64_t ldb, int32_t tb, float *c, int64_t ldc) {
+    int bf = tb == SIPU_BF16;
+#define GV(M) case M: { if (bf) gemv_f32_t(M, 1, n, k, a, lda, b, ldb, c, ldc); else gemv_f32_t(M, 0, n, k, a, lda, b, ldb, c, ldc); } break;
+    switch (mc) { GV(1) GV(2) GV(3) GV(4) GV(5) GV(6) GV(7) GV(8) default: break; }
+#undef GV
+}
+
+/* 32 e4m3 bytes -> 32 bf16 (exact): rebias the exponent, table for subnormals, NaN kept */
+AI __m512i e4m3x32_to_bf16(__m256i bytes) {
+    const __m512i sub = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                                         0x3C60, 0x3C40, 0x3C20, 0x3C00, 0x3BC0, 0x3B80, 0x3B00, 0x0000);
+    __m512i x = _mm512_cvtepu8_epi16(bytes);
+    __m512i mag = _mm512_and_si512(x, _mm512_set1_epi16(0x7F));
+    __m512i r = _mm512_add_epi16(_mm512_slli_epi16(mag, 4), _mm512_set1_epi16(0x3C00));
+    r = _mm512_mask_permutexvar_epi16(r, _mm512_cmplt_epu16_mask(mag, _mm512_set1_epi16(8)), mag, sub);
+    r = _mm512_mask_mov_epi16(r, _mm512_cmpeq_epi16_mask(mag, _mm512_set1_epi16(0x7F)), _mm512_set1_epi16(0x7FC0));
+    return _mm512_or_si512(r, _mm512_slli_epi16(_mm512_and_si512(x, _mm512_set1_epi16(0x80)), 8));
+}
+
+AI void gemv_bf16_t(const int MC, const int FP8, int64_t n, int64_t k, const uint16_t *a, int64_t lda, const uint8_t *b, int64_t ldb,
+                    float *c, int64_t ldc, const float *as, int64_t ldas, const float *bs) {
+    for (int64_t j = 0; j < n; j++) {
+        const uint8_t *w = b + j * ldb * (FP8 ? 1 : 2);
+        __m512 acc[8], part[8];
+#pragma GCC unroll 8
+        for (int m = 0; m < MC; m++) acc[m] = part[m] = _mm512_setzero_ps();
+        for (int64_t p = 0; p < k; p += 32) {
+            __mmask32 mk = k - p >= 32 ? (__mmask32) 0xFFFFFFFFu : (__mmask32) ((1u << (k - p)) - 1);
+            __m512bh x = FP8 ? (__m512bh) e4m3x32_to_bf16(_mm256_maskz_loadu_epi8(mk, w + p))
+                             : (__m512bh) _mm512_maskz_loadu_epi16(mk, (const uint16_t *) w + p);
+#pragma GCC unroll 8
+            for (int m = 0; m < MC; m++) part[m] = _mm512_dpbf16_ps(part[m], (__m512bh) _mm512_loadu_si512(a + m * lda + p), x);
+            if (FP8 && ((p + 32) % GK_SCALE_BLOCK == 0 || p + 32 >= k)) {
+                int64_t kb = p / GK_SCALE_BLOCK;
+                __m512 t = _mm512_set1_ps(bs[kb]);
+#pragma GCC unroll 8
+                for (int m = 0; m < MC; m++) {
+                    acc[m] = _mm512_fmadd_ps(_mm512_mul_ps(part[m], _mm512_set1_ps(as[m * ldas + kb])), t, acc[m]);
+                    part[m] = _mm512_setzero_ps();
+                }
+            }
+        }
+#pragma GCC unroll 8
+        for (int m = 0; m < MC; m++) c[m * ldc + j] = _mm512_reduce_add_ps(FP8 ? acc[m] : part[m]);
+    }
+}
+
+static void gemv_bf16(int mc, int64_t n, int64_t k, const uint16_t *a, int64_t lda, const uint8_t *b, int64_t ldb, int32_t tb,
+                      float *c, int64_t ldc, const float *as, int64_t ldas, const float *bs, int64_t ldbs) {
+    (void) ldbs;
+    int fp8 = tb == SIPU_F8E4M3FN;
+#define GV(M) case M: { if (fp8) gemv_bf16_t(M, 1, n, k, a, lda, b, ldb, c, ldc, as, ldas, bs); \
+                        else gemv_bf16_t(M, 0, n, k, a, lda, b, ldb, c, ldc, as, ldas, bs); } break;
+    switch (mc) { GV(1) GV(2) GV(3) GV(4) GV(5) GV(6) GV(7) GV(8) default: break; }
+#undef GV
+}
+
+const gk_isa sipu_gk_avx512 = {"avx512", MR, NR, tile_f32, NULL, gemv_f32, NULL};
+const gk_isa sipu_gk_avx512_bf16 = {"avx512_bf16", MR, NR, tile_f32, tile_bf16, gemv_f32, gemv_bf16};

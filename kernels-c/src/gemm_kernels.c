@@ -1,0 +1,306 @@
+/*
+ * GEMM driver: thread split, cache blocking, packing, and the plain C microkernel (see gemm_kernels.h).
+ *
+ * Each thread owns a rectangle of C (a range of N when there are enough columns, else of M) and
+ * runs the whole blocked loop on it with its own packing buffers, so threads never wait for each
+ * other. Loop order (BLIS): NC columns -> KC deep panel of B packed -> MC rows of A packed ->
+ * NR x MR register tiles. fp8_gemm fixes KC to the 128-wide scale block and scales each block's
+ * partial sum as it is added, as DeepSeek's kernel does.
+ */
+#include "gemm_kernels.h"
+
+#include "convert.h"
+
+#include <stdlib.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#define NC 2048
+#define MC_TARGET 336
+
+/* ---- plain C microkernel (scalar path; the compiler may still vectorize it) ---- */
+
+#define PMR 4
+#define PNR 16
+
+static void plain_f32(int64_t kc, const float *ap, const float *bp, float *c, int64_t ldc, int accumulate, const float *rs, float cs) {
+    float acc[PMR][PNR] = {{0}};
+    for (int64_t p = 0; p < kc; p++)
+        for (int r = 0; r < PMR; r++) {
+            float av = ap[p * PMR + r];
+            for (int j = 0; j < PNR; j++) acc[r][j] += av * bp[p * PNR + j];
+        }
+    for (int r = 0; r < PMR; r++)
+        for (int j = 0; j < PNR; j++) {
+            float v = rs ? (acc[r][j] * rs[r]) * cs : acc[r][j];
+            c[r * ldc + j] = accumulate ? c[r * ldc + j] + v : v;
+        }
+}
+
+static const gk_isa gk_plain = {"scalar", PMR, PNR, plain_f32, NULL, NULL, NULL};
+
+static const gk_isa *pick_isa(void) {
+    switch (sipu_simd()) {
+    case SIPU_SIMD_AVX512_BF16: return &sipu_gk_avx512_bf16;
+    case SIPU_SIMD_AVX512: return &sipu_gk_avx512;
+    case SIPU_SIMD_AVX2: return &sipu_gk_avx2;
+    default: return &gk_plain;
+    }
+}
+
+/* ---- element access ---- */
+
+typedef struct {
+    uint16_t e4m3_bf16[256]; /* e4m3 -> bf16 is exact (3-bit mantissa, exponent in range) */
+} gk_tables;
+
+static inline float get_f32(const char *base, int64_t off, int32_t t) {
+    if (t == SIPU_F32) return ((const float *) base)[off];
+    if (t == SIPU_BF16) return bf16_to_f32(((const uint16_t *) base)[off]);
+    return load_f32(base + off * sipu_itemsize(t), t);
+}
+
+static inline uint32_t get_bf16(const gk_tables *tb, const char *base, int64_t off, int32_t t) {
+    if (t == SIPU_BF16) return ((const uint16_t *) base)[off];
+    if (t == SIPU_F8E4M3FN) return tb->e4m3_bf16[((const uint8_t *) base)[off]];
+    return f32_to_bf16(load_f32(base + off * sipu_itemsize(t), t));
+}
+
+/* ---- packing ---- */
+
+/* f32 panels of B: rows p0..p0+kc, columns n0..n0+nc, each NR-wide panel [kc][NR], zero beyond N. */
+static void pack_b_f32(const sipu_gemm_job *j, int nr, int64_t p0, int64_t kc, int64_t n0, int64_t nc, float *bp) {
+    for (int64_t jp = 0; jp < nc; jp += nr) {
+        float *panel = bp + (jp / nr) * kc * nr;
+        int w = (int) (nc - jp < nr ? nc - jp : nr);
+        if (w < nr) memset(panel, 0, (size_t) (kc * nr) * sizeof(float));
+        if (j->sb0 == 1 && j->sb1 != 1) {
+            for (int jj = 0; jj < w; jj++)
+                for (int64_t p = 0; p < kc; p++) panel[p * nr + jj] = get_f32(j->b, p0 + p + (n0 + jp + jj) * j->sb1, j->tb);
+        } else {
+            for (int64_t p = 0; p < kc; p++)
+                for (int jj = 0; jj < w; jj++) panel[p * nr + jj] = get_f32(j->b, (p0 + p) * j->sb0 + (n0 + jp + jj) * j->sb1, j->tb);
+        }
+    }
+}
+
+/* f32 panels of A: rows m0..m0+mc, K p0..p0+kc, each MR-tall panel [kc][MR], zero beyond M. */
+static void pack_a_f32(const sipu_gemm_job *j, int mr, int64_t m0, int64_t mc, int64_t p0, int64_t kc, float *ap) {
+    for (int64_t ip = 0; ip < mc; ip += mr) {
+        float *panel = ap + (ip / mr) * kc * mr;
+        int h = (int) (mc - ip < mr ? mc - ip : mr);
+        if (h < mr) memset(panel, 0, (size_t) (kc * mr) * sizeof(float));
+        for (int r = 0; r < h; r++) {
+            int64_t row = (m0 + ip + r) * j->sa0;
+            for (int64_t p = 0; p < kc; p++) panel[p * mr + r] = get_f32(j->a, row + (p0 + p) * j->sa1, j->ta);
+        }
+    }
+}
+
+/* bf16 pair panels of B: [kq][NR] of (b[2q][n], b[2q+1][n]), zero beyond K and N. */
+static void pack_b_bf16(const sipu_gemm_job *j, const gk_tables *tb, int nr, int64_t p0, int64_t kc, int64_t n0, int64_t nc, uint32_t *bp) {
+    int64_t kq = (kc + 1) / 2;
+    for (int64_t jp = 0; jp < nc; jp += nr) {
+        uint32_t *panel = bp + (jp / nr) * kq * nr;
+        int w = (int) (nc - jp < nr ? nc - jp : nr);
+        if (w < nr || (kc & 1)) memset(panel, 0, (size_t) (kq * nr) * sizeof(uint32_t));
+        if (j->sb0 == 1 && j->sb1 != 1) {
+            for (int jj = 0; jj < w; jj++) {
+                int64_t col = (n0 + jp + jj) * j->sb1 + p0;
+                int64_t q = 0;
+                for (; 2 * q + 1 < kc; q++)
+                    panel[q * nr + jj] = get_bf16(tb, j->b, col + 2 * q, j->tb) | get_bf16(tb, j->b, col + 2 * q + 1, j->tb) << 16;
+                if (kc & 1) panel[q * nr + jj] = get_bf16(tb, j->b, col + 2 * q, j->tb);
+            }
+        } else {
+            for (int64_t p = 0; p < kc; p++) {
+                uint16_t *row = (uint16_t *) (panel + (p / 2) * nr) + (p & 1);
+                for (int jj = 0; jj < w; jj++) row[2 * jj] = (uint16_t) get_bf16(tb, j->b, (p0 + p) * j->sb0 + (n0 + jp + jj) * j->sb1, j->tb);
+            }
+        }
+    }
+}
+
+static void pack_a_bf16(const sipu_gemm_job *j, const gk_tables *tb, int mr, int64_t m0, int64_t mc, int64_t p0, int64_t kc, uint32_t *ap) {
+    int64_t kq = (kc + 1) / 2;
+    for (int64_t ip = 0; ip < mc; ip += mr) {
+        uint32_t *panel = ap + (ip / mr) * kq * mr;
+        int h = (int) (mc - ip < mr ? mc - ip : mr);
+        if (h < mr || (kc & 1)) memset(panel, 0, (size_t) (kq * mr) * sizeof(uint32_t));
+        for (int r = 0; r < h; r++) {
+            uint16_t *dst = (uint16_t *) panel + 2 * r;
+            int64_t row = (m0 + ip + r) * j->sa0;
+            for (int64_t p = 0; p < kc; p++) dst[(p / 2) * 2 * mr + (p & 1)] = (uint16_t) get_bf16(tb, j->a, row + (p0 + p) * j->sa1, j->ta);
+        }
+    }
+}
+
+/* ---- the blocked loop over one thread's rectangle ---- */
+
+typedef struct {
+    const sipu_gemm_job *job;
+    const gk_isa *isa;
+    const gk_tables *tables;
+    bool bf;
+    int mr, nr;
+    int64_t kc, mc;
+} plan;
+
+static void run_rect(const plan *pl, int64_t m0, int64_t m1, int64_t n0, int64_t n1, void *abuf, void *bbuf) {
+    const sipu_gemm_job *j = pl->job;
+    const int mr = pl->mr, nr = pl->nr;
+    const bool scaled = j->as != NULL;
+    float tmp[GK_MAX_MR * GK_MAX_NR];
+    float rs[GK_MAX_MR];
+    for (int64_t jc = n0; jc < n1; jc += NC) {
+        int64_t nc = n1 - jc < NC ? n1 - jc : NC;
+        for (int64_t pc = 0; pc < j->k; pc += pl->kc) {
+            int64_t kc = j->k - pc < pl->kc ? j->k - pc : pl->kc, kq = (kc + 1) / 2, kb = pc / GK_SCALE_BLOCK;
+            if (pl->bf) pack_b_bf16(j, pl->tables, nr, pc, kc, jc, nc, bbuf);
+            else pack_b_f32(j, nr, pc, kc, jc, nc, bbuf);
+            for (int64_t ic = m0; ic < m1; ic += pl->mc) {
+                int64_t mc = m1 - ic < pl->mc ? m1 - ic : pl->mc;
+                if (pl->bf) pack_a_bf16(j, pl->tables, mr, ic, mc, pc, kc, abuf);
+                else pack_a_f32(j, mr, ic, mc, pc, kc, abuf);
+                for (int64_t jr = 0; jr < nc; jr += nr) {
+                    int w = (int) (nc - jr < nr ? nc - jr : nr);
+                    float cs = scaled ? j->bs[((jc + jr) / GK_SCALE_BLOCK) * j->ldbs + kb] : 1.0f;
+                    for (int64_t ir = 0; ir < mc; ir += mr) {
+                        int h = (int) (mc - ir < mr ? mc - ir : mr);
+                        if (scaled)
+                            for (int r = 0; r < mr; r++) rs[r] = r < h ? j->as[(ic + ir + r) * j->ldas + kb] : 0.0f;
+                        float *c = j->c + (ic + ir) * j->ldc + jc + jr;
+                        int acc = pc > 0;
+                        bool full = h == mr && w == nr;
+                        float *dst = full ? c : tmp;
+                        int64_t ldd = full ? j->ldc : nr;
+                        if (pl->bf)
+                            pl->isa->bf16(kq, (const uint32_t *) abuf + (ir / mr) * kq * mr, (const uint32_t *) bbuf + (jr / nr) * kq * nr,
+                                          dst, ldd, full && acc, scaled ? rs : NULL, cs);
+                        else
+                            pl->isa->f32(kc, (const float *) abuf + (ir / mr) * kc * mr, (const float *) bbuf + (jr / nr) * kc * nr,
+                                         dst, ldd, full && acc, scaled ? rs : NULL, cs);
+                        if (!full)
+                            for (int r = 0; r < h; r++)
+                                for (int jj = 0; jj < w; jj++) c[r * j->ldc + jj] = acc ? c[r * j->ldc + jj] + tmp[r * nr + jj] : tmp[r * nr + jj];
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* ---- small M: stream K-contiguous weights once ---- */
+
+#define GEMV_MAX_M 16
+#define GEMV_COLS 64
+
+static void plain_gemv(int mc, int64_t n, int64_t k, const float *a, int64_t lda, const char *b, int64_t ldb, int32_t tb, float *c, int64_t ldc) {
+    for (int64_t jj = 0; jj < n; jj++)
+        for (int m = 0; m < mc; m++) {
+            float s[8] = {0};
+            int64_t p = 0;
+            for (; p + 8 <= k; p += 8)
+                for (int l = 0; l < 8; l++) s[l] += a[m * lda + p + l] * get_f32(b, jj * ldb + p + l, tb);
+            for (; p < k; p++) s[0] += a[m * lda + p] * get_f32(b, jj * ldb + p, tb);
+            c[m * ldc + jj] = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+        }
+}
+
+static sipu_status run_gemv(const sipu_gemm_job *j, const gk_isa *isa, const gk_tables *tables, bool bf, int threads, const char *fn) {
+    const int64_t M = j->m, N = j->n, K = j->k, kpad = (K + 31) / 32 * 32;
+    const int item = bf ? 2 : 4;
+    void *abuf = calloc((size_t) (M * kpad), (size_t) item);
+    if (!abuf) return sipu_fail(SIPU_ERR_OUT_OF_MEMORY, "%s: no memory for a [%lld, %lld]", fn, (long long) M, (long long) K);
+    for (int64_t m = 0; m < M; m++)
+        for (int64_t p = 0; p < K; p++) {
+            int64_t off = m * j->sa0 + p * j->sa1;
+            if (bf) ((uint16_t *) abuf)[m * kpad + p] = (uint16_t) get_bf16(tables, j->a, off, j->ta);
+            else ((float *) abuf)[m * kpad + p] = get_f32(j->a, off, j->ta);
+        }
+    const int ib = sipu_itemsize(j->tb);
+    const int64_t chunks = (N + GEMV_COLS - 1) / GEMV_COLS;
+    #pragma omp parallel for num_threads(threads) schedule(static)
+    for (int64_t ch = 0; ch < chunks; ch++) {
+        int64_t n0 = ch * GEMV_COLS, n = N - n0 < GEMV_COLS ? N - n0 : GEMV_COLS;
+        for (int64_t m0 = 0; m0 < M; m0 += 8) {
+            int mc = (int) (M - m0 < 8 ? M - m0 : 8);
+            const char *b = j->b + n0 * j->sb1 * ib;
+            float *c = j->c + m0 * j->ldc + n0;
+            if (bf) {
+                /* a 64-column chunk lies in one 128-column scale block */
+                isa->gemv_bf16(mc, n, K, (const uint16_t *) abuf + m0 * kpad, kpad, (const uint8_t *) b, j->sb1, j->tb, c, j->ldc,
+                               j->as ? j->as + m0 * j->ldas : NULL, j->ldas, j->bs ? j->bs + (n0 / GK_SCALE_BLOCK) * j->ldbs : NULL, j->ldbs);
+            } else {
+                gk_gemv_f32 g = isa->gemv_f32 ? isa->gemv_f32 : plain_gemv;
+                g(mc, n, K, (const float *) abuf + m0 * kpad, kpad, b, j->sb1, j->tb, c, j->ldc);
+            }
+        }
+    }
+    free(abuf);
+    return SIPU_OK;
+}
+
+/* ---- entry ---- */
+
+sipu_status sipu_gemm_run(const sipu_gemm_job *j, const char *fn) {
+    if (j->m == 0 || j->n == 0) return SIPU_OK;
+    const gk_isa *isa = pick_isa();
+    const bool exact16 = (j->ta == SIPU_BF16 || j->ta == SIPU_F8E4M3FN) && (j->tb == SIPU_BF16 || j->tb == SIPU_F8E4M3FN);
+    const bool bf = isa->bf16 && exact16;
+    const bool scaled = j->as != NULL;
+    gk_tables tables;
+    for (int v = 0; v < 256; v++) tables.e4m3_bf16[v] = f32_to_bf16(e4m3_to_f32((uint8_t) v));
+    double flops = (double) j->m * (double) j->n * (double) j->k;
+    int threads = sipu_threads();
+    if (flops < 200000) threads = 1;
+
+    if (j->k == 0) {
+        for (int64_t m = 0; m < j->m; m++) memset(j->c + m * j->ldc, 0, (size_t) j->n * sizeof(float));
+        return SIPU_OK;
+    }
+    /* decode: weights K-contiguous, few rows of a */
+    if (j->m <= GEMV_MAX_M && j->sb0 == 1 && j->n > 1) {
+        if (bf && isa->gemv_bf16) return run_gemv(j, isa, &tables, true, threads, fn);
+        if (!scaled && (j->tb == SIPU_F32 || j->tb == SIPU_BF16)) return run_gemv(j, isa, &tables, false, threads, fn);
+    }
+
+    plan pl = {j, isa, &tables, bf, bf ? 14 : isa->mr, bf ? 32 : isa->nr, scaled ? GK_SCALE_BLOCK : bf ? 512 : 256, 0};
+    pl.mc = (MC_TARGET + pl.mr - 1) / pl.mr * pl.mr;
+    /* split the longer side in units of tiles (N in 128s when scaled, so a tile never straddles a scale block) */
+    int64_t nunit = scaled ? GK_SCALE_BLOCK : pl.nr;
+    int64_t ntiles = (j->n + nunit - 1) / nunit, mtiles = (j->m + pl.mr - 1) / pl.mr;
+    bool split_n = ntiles >= threads * 2 || ntiles >= mtiles;
+    int64_t tiles = split_n ? ntiles : mtiles;
+    if (threads > tiles) threads = (int) tiles;
+    size_t abytes = (size_t) (pl.mc * pl.kc) * sizeof(float) + 64, bbytes = (size_t) (NC * pl.kc) * sizeof(float) + 64;
+    abytes = (abytes + 63) / 64 * 64;
+    bbytes = (bbytes + 63) / 64 * 64;
+    bool oom = false;
+    #pragma omp parallel num_threads(threads) reduction(||:oom)
+    {
+        int t = 0, nt = 1;
+#ifdef _OPENMP
+        t = omp_get_thread_num();
+        nt = omp_get_num_threads();
+#endif
+        int64_t t0 = tiles * t / nt, t1 = tiles * (t + 1) / nt;
+        void *abuf = aligned_alloc(64, abytes), *bbuf = aligned_alloc(64, bbytes);
+        if (!abuf || !bbuf) {
+            oom = true;
+        } else if (t0 < t1) {
+            if (split_n) {
+                int64_t e = t1 * nunit < j->n ? t1 * nunit : j->n;
+                run_rect(&pl, 0, j->m, t0 * nunit, e, abuf, bbuf);
+            } else {
+                int64_t e = t1 * pl.mr < j->m ? t1 * pl.mr : j->m;
+                run_rect(&pl, t0 * pl.mr, e, 0, j->n, abuf, bbuf);
+            }
+        }
+        free(abuf);
+        free(bbuf);
+    }
+    if (oom) return sipu_fail(SIPU_ERR_OUT_OF_MEMORY, "%s: no memory for packing buffers", fn);
+    return SIPU_OK;
+}

@@ -1,0 +1,68 @@
+/*
+ * Packed, register-blocked GEMM behind sipu_matmul and sipu_fp8_gemm.
+ *
+ * One driver (gemm_kernels.c) splits the product over threads, blocks it for the caches (KC x NC
+ * panels of B, MC x KC blocks of A, each thread its own buffers) and packs the operands into the
+ * layout of the microkernels of the running ISA (gemm_avx2.c, gemm_avx512.c, plain C otherwise).
+ * Small M with K-contiguous weights (linear layers at decode) streams the weights once instead.
+ */
+#ifndef SIPU_GEMM_KERNELS_H
+#define SIPU_GEMM_KERNELS_H
+
+#include "internal.h"
+
+#define GK_MAX_MR 14
+#define GK_MAX_NR 32
+/* the K block of DeepSeek's fp8 scales */
+#define GK_SCALE_BLOCK 128
+
+/*
+ * c[MR x NR] = (accumulate ? c : 0) + (rs ? (part * rs[r]) * cs : part), part the product of the
+ * packed panels: f32 kernels take ap[p * MR + r], bp[p * NR + j] over kc steps; bf16 kernels take
+ * pairs of K, ap[q * MR + r] and bp[q * NR + j] each two bf16 (low = even k), over kq pairs.
+ */
+typedef void (*gk_tile_f32)(int64_t kc, const float *ap, const float *bp, float *c, int64_t ldc, int accumulate, const float *rs, float cs);
+typedef void (*gk_tile_bf16)(int64_t kq, const uint32_t *ap, const uint32_t *bp, float *c, int64_t ldc, int accumulate, const float *rs, float cs);
+/*
+ * Small-M product with K-contiguous weights: c[m * ldc + j] = sum_k a[m * lda + k] * w(j, k) for
+ * m < mc (mc <= 8), j < n, w(j, k) = b[j * ldb + k] of dtype tb. a is fp32 (f32 kernel) or bf16 pairs
+ * (bf16 kernel), zero-padded to kpad (a multiple of 32) elements per row. With as/bs the sum is taken
+ * per 128-wide K block and scaled: sum_kb (block * as[m * ldas + kb]) * bs[kb] (bs already the row of
+ * the 128-column block of j).
+ */
+typedef void (*gk_gemv_f32)(int mc, int64_t n, int64_t k, const float *a, int64_t lda, const char *b, int64_t ldb, int32_t tb,
+                            float *c, int64_t ldc);
+typedef void (*gk_gemv_bf16)(int mc, int64_t n, int64_t k, const uint16_t *a, int64_t lda, const uint8_t *b, int64_t ldb, int32_t tb,
+                             float *c, int64_t ldc, const float *as, int64_t ldas, const float *bs, int64_t ldbs);
+
+typedef struct {
+    const char *name;
+    int mr, nr;                /* f32 tile */
+    gk_tile_f32 f32;
+    gk_tile_bf16 bf16;         /* 14 x 32; NULL without AVX512-BF16 */
+    gk_gemv_f32 gemv_f32;      /* NULL: the plain C loop */
+    gk_gemv_bf16 gemv_bf16;    /* NULL without AVX512-BF16 */
+} gk_isa;
+
+extern const gk_isa sipu_gk_avx2, sipu_gk_avx512, sipu_gk_avx512_bf16;
+
+/* The GEMM of one matrix pair; b is read as K x N (element strides sb0 along K, sb1 along N). */
+typedef struct {
+    int64_t m, n, k;
+    const char *a;
+    int64_t sa0, sa1;
+    int32_t ta;
+    const char *b;
+    int64_t sb0, sb1;
+    int32_t tb;
+    float *c; /* fp32 [m, n] row-major with row stride ldc, overwritten */
+    int64_t ldc;
+    /* fp8_gemm: a [m, k] and b^T [n, k] e4m3 with 128-block scales as [m, ldas], bs [ceil(n/128), ldbs]; else NULL */
+    const float *as, *bs;
+    int64_t ldas, ldbs;
+} sipu_gemm_job;
+
+/* Runs the job on the path of sipu_simd() (SIPU_SIMD may force a lower one); only fails for memory. */
+sipu_status sipu_gemm_run(const sipu_gemm_job *job, const char *fn);
+
+#endif
