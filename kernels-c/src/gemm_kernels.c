@@ -105,7 +105,22 @@ static void pack_b_bf16(const sipu_gemm_job *j, const gk_tables *tb, int nr, int
         uint32_t *panel = bp + (jp / nr) * kq * nr;
         int w = (int) (nc - jp < nr ? nc - jp : nr);
         if (w < nr || (kc & 1)) memset(panel, 0, (size_t) (kq * nr) * sizeof(uint32_t));
-        if (j->sb0 == 1 && j->sb1 != 1) {
+        if (j->sb0 == 1 && j->sb1 != 1 && j->tb == SIPU_BF16) {
+            /* weights [N, K]: a pair of K is already one 32-bit word */
+            for (int jj = 0; jj < w; jj++) {
+                const uint16_t *col = (const uint16_t *) j->b + (n0 + jp + jj) * j->sb1 + p0;
+                int64_t q = 0;
+                for (; 2 * q + 1 < kc; q++) memcpy(panel + q * nr + jj, col + 2 * q, 4);
+                if (kc & 1) panel[q * nr + jj] = col[2 * q];
+            }
+        } else if (j->sb0 == 1 && j->sb1 != 1 && j->tb == SIPU_F8E4M3FN) {
+            for (int jj = 0; jj < w; jj++) {
+                const uint8_t *col = (const uint8_t *) j->b + (n0 + jp + jj) * j->sb1 + p0;
+                int64_t q = 0;
+                for (; 2 * q + 1 < kc; q++) panel[q * nr + jj] = tb->e4m3_bf16[col[2 * q]] | (uint32_t) tb->e4m3_bf16[col[2 * q + 1]] << 16;
+                if (kc & 1) panel[q * nr + jj] = tb->e4m3_bf16[col[2 * q]];
+            }
+        } else if (j->sb0 == 1 && j->sb1 != 1) {
             for (int jj = 0; jj < w; jj++) {
                 int64_t col = (n0 + jp + jj) * j->sb1 + p0;
                 int64_t q = 0;
@@ -131,6 +146,13 @@ static void pack_a_bf16(const sipu_gemm_job *j, const gk_tables *tb, int mr, int
         for (int r = 0; r < h; r++) {
             uint16_t *dst = (uint16_t *) panel + 2 * r;
             int64_t row = (m0 + ip + r) * j->sa0;
+            if (j->sa1 == 1 && j->ta == SIPU_BF16) {
+                const uint16_t *src = (const uint16_t *) j->a + row + p0;
+                int64_t q = 0;
+                for (; 2 * q + 1 < kc; q++) memcpy(panel + q * mr + r, src + 2 * q, 4);
+                if (kc & 1) dst[q * 2 * mr] = src[2 * q];
+                continue;
+            }
             for (int64_t p = 0; p < kc; p++) dst[(p / 2) * 2 * mr + (p & 1)] = (uint16_t) get_bf16(tb, j->a, row + (p0 + p) * j->sa1, j->ta);
         }
     }
