@@ -118,31 +118,56 @@ AI __m512i e4m3x32_to_bf16(__m256i bytes) {
     return _mm512_or_si512(r, _mm512_slli_epi16(_mm512_and_si512(x, _mm512_set1_epi16(0x80)), 8));
 }
 
-AI void gemv_bf16_t(const int MC, const int FP8, int64_t n, int64_t k, const uint16_t *a, int64_t lda, const uint8_t *b, int64_t ldb,
-                    float *c, int64_t ldc, const float *as, int64_t ldas, const float *bs) {
-    for (int64_t j = 0; j < n; j++) {
-        const uint8_t *w = b + j * ldb * (FP8 ? 1 : 2);
-        __m512 acc[8], part[8];
-#pragma GCC unroll 8
-        for (int m = 0; m < MC; m++) acc[m] = part[m] = _mm512_setzero_ps();
+AI __m512bh load_w32(const uint8_t *w, int64_t p, __mmask32 mk, const int FP8) {
+    return FP8 ? (__m512bh) e4m3x32_to_bf16(_mm256_maskz_loadu_epi8(mk, w + p)) : (__m512bh) _mm512_maskz_loadu_epi16(mk, (const uint16_t *) w + p);
+}
+
+/*
+ * NC weight columns at a time so each load of a feeds NC dots (several independent chains hide the
+ * dot latency); fp8 keeps a per-block partial next to the scaled total.
+ */
+AI void gemv_bf16_t(const int MC, const int NCOL, const int FP8, int64_t n, int64_t k, const uint16_t *a, int64_t lda, const uint8_t *b,
+                    int64_t ldb, float *c, int64_t ldc, const float *as, int64_t ldas, const float *bs) {
+    const int isz = FP8 ? 1 : 2;
+    for (int64_t j = 0; j < n; j += NCOL) {
+        const uint8_t *w[4];
+#pragma GCC unroll 4
+        for (int q = 0; q < NCOL; q++) w[q] = b + (j + q < n ? j + q : j) * ldb * isz;
+        __m512 acc[4][4], part[4][4];
+#pragma GCC unroll 4
+        for (int m = 0; m < MC; m++)
+#pragma GCC unroll 4
+            for (int q = 0; q < NCOL; q++) acc[m][q] = part[m][q] = _mm512_setzero_ps();
         for (int64_t p = 0; p < k; p += 32) {
             __mmask32 mk = k - p >= 32 ? (__mmask32) 0xFFFFFFFFu : (__mmask32) ((1u << (k - p)) - 1);
-            __m512bh x = FP8 ? (__m512bh) e4m3x32_to_bf16(_mm256_maskz_loadu_epi8(mk, w + p))
-                             : (__m512bh) _mm512_maskz_loadu_epi16(mk, (const uint16_t *) w + p);
-#pragma GCC unroll 8
-            for (int m = 0; m < MC; m++) part[m] = _mm512_dpbf16_ps(part[m], (__m512bh) _mm512_loadu_si512(a + m * lda + p), x);
+            __m512bh x[4];
+#pragma GCC unroll 4
+            for (int q = 0; q < NCOL; q++) x[q] = load_w32(w[q], p, mk, FP8);
+#pragma GCC unroll 4
+            for (int m = 0; m < MC; m++) {
+                __m512bh av = (__m512bh) _mm512_loadu_si512(a + m * lda + p);
+#pragma GCC unroll 4
+                for (int q = 0; q < NCOL; q++) part[m][q] = _mm512_dpbf16_ps(part[m][q], av, x[q]);
+            }
             if (FP8 && ((p + 32) % GK_SCALE_BLOCK == 0 || p + 32 >= k)) {
                 int64_t kb = p / GK_SCALE_BLOCK;
                 __m512 t = _mm512_set1_ps(bs[kb]);
-#pragma GCC unroll 8
+#pragma GCC unroll 4
                 for (int m = 0; m < MC; m++) {
-                    acc[m] = _mm512_fmadd_ps(_mm512_mul_ps(part[m], _mm512_set1_ps(as[m * ldas + kb])), t, acc[m]);
-                    part[m] = _mm512_setzero_ps();
+                    __m512 s = _mm512_set1_ps(as[m * ldas + kb]);
+#pragma GCC unroll 4
+                    for (int q = 0; q < NCOL; q++) {
+                        acc[m][q] = _mm512_fmadd_ps(_mm512_mul_ps(part[m][q], s), t, acc[m][q]);
+                        part[m][q] = _mm512_setzero_ps();
+                    }
                 }
             }
         }
-#pragma GCC unroll 8
-        for (int m = 0; m < MC; m++) c[m * ldc + j] = _mm512_reduce_add_ps(FP8 ? acc[m] : part[m]);
+#pragma GCC unroll 4
+        for (int m = 0; m < MC; m++)
+#pragma GCC unroll 4
+            for (int q = 0; q < NCOL; q++)
+                if (j + q < n) c[m * ldc + j + q] = _mm512_reduce_add_ps(FP8 ? acc[m][q] : part[m][q]);
     }
 }
 
@@ -150,10 +175,17 @@ static void gemv_bf16(int mc, int64_t n, int64_t k, const uint16_t *a, int64_t l
                       float *c, int64_t ldc, const float *as, int64_t ldas, const float *bs, int64_t ldbs) {
     (void) ldbs;
     int fp8 = tb == SIPU_F8E4M3FN;
-#define GV(M) case M: { if (fp8) gemv_bf16_t(M, 1, n, k, a, lda, b, ldb, c, ldc, as, ldas, bs); \
-                        else gemv_bf16_t(M, 0, n, k, a, lda, b, ldb, c, ldc, as, ldas, bs); } break;
-    switch (mc) { GV(1) GV(2) GV(3) GV(4) GV(5) GV(6) GV(7) GV(8) default: break; }
+    /* rows four at a time: 4 x 4 sums (bf16) or 4 x 2 sums plus partials (fp8) stay in registers */
+    for (int m0 = 0; m0 < mc; m0 += 4) {
+        int h = mc - m0 < 4 ? mc - m0 : 4;
+        const uint16_t *am = a + m0 * lda;
+        float *cm = c + m0 * ldc;
+        const float *asm_ = as ? as + m0 * ldas : NULL;
+#define GV(M) case M: { if (fp8) gemv_bf16_t(M, 2, 1, n, k, am, lda, b, ldb, cm, ldc, asm_, ldas, bs); \
+                        else gemv_bf16_t(M, 4, 0, n, k, am, lda, b, ldb, cm, ldc, asm_, ldas, bs); } break;
+        switch (h) { GV(1) GV(2) GV(3) GV(4) default: break; }
 #undef GV
+    }
 }
 
 const gk_isa sipu_gk_avx512 = {"avx512", MR, NR, tile_f32, NULL, gemv_f32, NULL};
