@@ -246,17 +246,33 @@ static sipu_status run_gemv(const sipu_gemm_job *j, const gk_isa *isa, const gk_
     #pragma omp parallel for num_threads(threads) schedule(static)
     for (int64_t ch = 0; ch < chunks; ch++) {
         int64_t n0 = ch * GEMV_COLS, n = N - n0 < GEMV_COLS ? N - n0 : GEMV_COLS;
+        /*
+         * Over 4 rows, K goes in L1-sized slices (the slice of a stays in L1 while the columns pass);
+         * each slice's sums are added into c. Slices are whole 128-blocks so fp8 scales line up.
+         */
+        const int64_t kslice = M > 4 ? (bf ? 1024 : 512) : K;
+        float part[8 * GEMV_COLS];
         for (int64_t m0 = 0; m0 < M; m0 += 8) {
             int mc = (int) (M - m0 < 8 ? M - m0 : 8);
-            const char *b = j->b + n0 * j->sb1 * ib;
             float *c = j->c + m0 * j->ldc + n0;
-            if (bf) {
-                /* a 64-column chunk lies in one 128-column scale block */
-                isa->gemv_bf16(mc, n, K, (const uint16_t *) abuf + m0 * kpad, kpad, (const uint8_t *) b, j->sb1, j->tb, c, j->ldc,
-                               j->as ? j->as + m0 * j->ldas : NULL, j->ldas, j->bs ? j->bs + (n0 / GK_SCALE_BLOCK) * j->ldbs : NULL, j->ldbs);
-            } else {
-                gk_gemv_f32 g = isa->gemv_f32 ? isa->gemv_f32 : plain_gemv;
-                g(mc, n, K, (const float *) abuf + m0 * kpad, kpad, b, j->sb1, j->tb, c, j->ldc);
+            for (int64_t k0 = 0; k0 < K; k0 += kslice) {
+                int64_t kl = K - k0 < kslice ? K - k0 : kslice;
+                const char *b = j->b + (n0 * j->sb1 + k0) * ib;
+                float *dst = k0 == 0 ? c : part;
+                int64_t ldd = k0 == 0 ? j->ldc : GEMV_COLS;
+                if (bf) {
+                    /* a 64-column chunk lies in one 128-column scale block */
+                    int64_t kb0 = k0 / GK_SCALE_BLOCK;
+                    isa->gemv_bf16(mc, n, kl, (const uint16_t *) abuf + m0 * kpad + k0, kpad, (const uint8_t *) b, j->sb1, j->tb, dst, ldd,
+                                   j->as ? j->as + m0 * j->ldas + kb0 : NULL, j->ldas,
+                                   j->bs ? j->bs + (n0 / GK_SCALE_BLOCK) * j->ldbs + kb0 : NULL, j->ldbs);
+                } else {
+                    gk_gemv_f32 g = isa->gemv_f32 ? isa->gemv_f32 : plain_gemv;
+                    g(mc, n, kl, (const float *) abuf + m0 * kpad + k0, kpad, b, j->sb1, j->tb, dst, ldd);
+                }
+                if (k0 > 0)
+                    for (int r = 0; r < mc; r++)
+                        for (int64_t jj = 0; jj < n; jj++) c[r * j->ldc + jj] += part[r * GEMV_COLS + jj];
             }
         }
     }

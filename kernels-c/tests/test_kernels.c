@@ -219,12 +219,12 @@ static void check_fp8_shape(int M, int K, int N, int32_t odt) {
 
 static void test_gemm_paths(void) {
     /* odd shapes: M, N, K off every tile (14x32, 6x16, 4x16), K off 128 and odd, small M (weight streaming) and large */
-    static const int shapes[][3] = {{1, 37, 19}, {3, 301, 45}, {16, 129, 70}, {17, 515, 33}, {29, 77, 130}, {45, 1031, 97}, {2, 1, 5}, {200, 260, 300}};
+    static const int shapes[][3] = {{1, 37, 19}, {3, 301, 45}, {16, 129, 70}, {17, 515, 33}, {29, 77, 130}, {45, 1031, 97}, {2, 1, 5}, {200, 260, 300}, {9, 1300, 70}};
     static const int32_t dts[] = {SIPU_F32, SIPU_BF16, SIPU_F16};
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
         for (int d = 0; d < 3; d++)
             for (int t = 0; t < 2; t++) check_mm_shape(dts[d], shapes[s][0], shapes[s][1], shapes[s][2], t);
-    static const int f8[][3] = {{1, 200, 150}, {5, 300, 130}, {16, 1000, 260}, {20, 129, 300}, {37, 385, 129}, {3, 7, 9}, {130, 250, 270}};
+    static const int f8[][3] = {{1, 200, 150}, {5, 300, 130}, {16, 1000, 260}, {20, 129, 300}, {37, 385, 129}, {3, 7, 9}, {130, 250, 270}, {7, 2100, 130}};
     for (size_t s = 0; s < sizeof f8 / sizeof f8[0]; s++) {
         check_fp8_shape(f8[s][0], f8[s][1], f8[s][2], SIPU_F32);
         check_fp8_shape(f8[s][0], f8[s][1], f8[s][2], SIPU_BF16);
