@@ -18,6 +18,9 @@
 
 #define NC 2048
 #define MC_TARGET 336
+/* B micro-panels of KC x 32 (24 KiB fp32, 16 KiB bf16) stay in the 32 KiB L1 while A panels stream */
+#define KC_F32 192
+#define KC_BF16 256
 
 /* ---- plain C microkernel (scalar path; the compiler may still vectorize it) ---- */
 
@@ -304,7 +307,7 @@ sipu_status sipu_gemm_run(const sipu_gemm_job *j, const char *fn) {
         if (!scaled && (j->tb == SIPU_F32 || j->tb == SIPU_BF16)) return run_gemv(j, isa, &tables, false, threads, fn);
     }
 
-    plan pl = {j, isa, &tables, bf, bf ? 14 : isa->mr, bf ? 32 : isa->nr, scaled ? GK_SCALE_BLOCK : bf ? 512 : 256, 0};
+    plan pl = {j, isa, &tables, bf, bf ? 14 : isa->mr, bf ? 32 : isa->nr, scaled ? GK_SCALE_BLOCK : bf ? KC_BF16 : KC_F32, 0};
     pl.mc = (MC_TARGET + pl.mr - 1) / pl.mr * pl.mr;
     /* split the longer side in units of tiles (N in 128s when scaled, so a tile never straddles a scale block) */
     int64_t nunit = scaled ? GK_SCALE_BLOCK : pl.nr;
