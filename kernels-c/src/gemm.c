@@ -9,6 +9,9 @@
 #include "internal.h"
 
 #include <stdlib.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 typedef struct {
     int64_t m, n, k;
@@ -41,6 +44,86 @@ static sipu_status gemm_float(const mat *x) {
     }
     if (!direct) free(c);
     return st;
+}
+
+/*
+ * Decode-sized products (M <= 16): B is streamed from memory once, without packing. Row-major B: each
+ * row of B updates the M accumulator rows of a column block (axpy); transposed B (the t() of a linear's
+ * weight): each output is a dot product of a row of A with a contiguous weight row. Columns are split
+ * across threads.
+ */
+#define GEMV_MAX_M 16
+#define GEMV_COLS 256
+
+/* Narrow B decodes element by element here, which only pays while few rows share each decode (measured). */
+static bool gemv_fits(const mat *x) {
+    return (x->sb1 == 1 || x->sb0 == 1)
+           && (x->tb == SIPU_F32 ? x->m <= GEMV_MAX_M : (x->tb == SIPU_BF16 || x->tb == SIPU_F16) && x->m <= 4);
+}
+
+static sipu_status gemv_small(const mat *x) {
+    const int64_t M = x->m, N = x->n, K = x->k;
+    const int ia = sipu_itemsize(x->ta), ib = sipu_itemsize(x->tb), io = sipu_itemsize(x->to);
+    const int threads = sipu_threads();
+    const bool rows = x->sb1 == 1; /* row-major B, else transposed */
+    const int64_t per = rows ? (M + 1) * GEMV_COLS : K;
+    float *a32 = malloc((size_t) (M * K + 1) * sizeof(float)), *scratch = malloc((size_t) threads * (size_t) (per + 1) * sizeof(float));
+    if (!a32 || !scratch) {
+        free(a32);
+        free(scratch);
+        return sipu_fail(SIPU_ERR_OUT_OF_MEMORY, "sipu_matmul: no memory for a [%lld, %lld] product", (long long) M, (long long) K);
+    }
+    for (int64_t i = 0; i < M; i++)
+        for (int64_t p = 0; p < K; p++) a32[i * K + p] = load_f32(x->a + (i * x->sa0 + p * x->sa1) * ia, x->ta);
+    const int64_t blocks = rows ? (N + GEMV_COLS - 1) / GEMV_COLS : N;
+    #pragma omp parallel num_threads(threads) if (M * N * K > 100000)
+    {
+        #ifdef _OPENMP
+        float *mine = scratch + (size_t) omp_get_thread_num() * (size_t) (per + 1);
+        #else
+        float *mine = scratch;
+        #endif
+        #pragma omp for schedule(static)
+        for (int64_t blk = 0; blk < blocks; blk++) {
+            if (rows) {
+                int64_t j0 = blk * GEMV_COLS, w = N - j0 < GEMV_COLS ? N - j0 : GEMV_COLS;
+                float *brow = mine, *acc = mine + GEMV_COLS;
+                for (int64_t e = 0; e < M * GEMV_COLS; e++) acc[e] = 0;
+                for (int64_t p = 0; p < K; p++) {
+                    const char *pb = x->b + (p * x->sb0 + j0) * ib;
+                    if (x->tb == SIPU_F32) memcpy(brow, pb, (size_t) w * sizeof(float));
+                    else for (int64_t j = 0; j < w; j++) brow[j] = load_f32(pb + j * ib, x->tb);
+                    for (int64_t i = 0; i < M; i++) {
+                        const float av = a32[i * K + p];
+                        float *ai = acc + i * GEMV_COLS;
+                        for (int64_t j = 0; j < w; j++) ai[j] += av * brow[j];
+                    }
+                }
+                for (int64_t i = 0; i < M; i++)
+                    for (int64_t j = 0; j < w; j++) {
+                        float v = acc[i * GEMV_COLS + j];
+                        if (x->bias) v += load_f32(x->bias + (j0 + j) * x->sbias * sipu_itemsize(x->tbias), x->tbias);
+                        store_f32(x->o + (i * x->so0 + (j0 + j) * x->so1) * io, x->to, v);
+                    }
+            } else {
+                const int64_t j = blk;
+                const char *pb = x->b + j * x->sb1 * ib;
+                const float *wrow = (const float *) pb;
+                if (x->tb != SIPU_F32) {
+                    for (int64_t p = 0; p < K; p++) mine[p] = load_f32(pb + p * ib, x->tb);
+                    wrow = mine;
+                }
+                for (int64_t i = 0; i < M; i++) {
+                    float v = sipu_dot_f32(a32 + i * K, wrow, K);
+                    if (x->bias) v += load_f32(x->bias + j * x->sbias * sipu_itemsize(x->tbias), x->tbias);
+                    store_f32(x->o + (i * x->so0 + j * x->so1) * io, x->to, v);
+                }
+            }
+        }
+    }
+    free(a32);
+    free(scratch);
+    return SIPU_OK;
 }
 
 static void gemm_exact(const mat *x) {
@@ -98,7 +181,7 @@ SIPU_API sipu_status sipu_matmul(const sipu_tensor *out, const sipu_tensor *a, c
                  a->strides[d0], a->strides[d0 + 1], b->strides[d0], b->strides[d0 + 1], out->strides[d0], out->strides[d0 + 1],
                  bias ? bias->strides[0] : 0, a->dtype, b->dtype, out->dtype, bias ? bias->dtype : SIPU_F32};
         if (a->dtype == SIPU_F32 || a->dtype == SIPU_F16 || a->dtype == SIPU_BF16) {
-            if ((st = gemm_float(&x))) return st;
+            if ((st = gemv_fits(&x) ? gemv_small(&x) : gemm_float(&x))) return st;
         } else {
             gemm_exact(&x);
         }

@@ -3,6 +3,10 @@
 #include "internal.h"
 
 #include <math.h>
+#include <stdlib.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 /* An fp32 value rounded to a narrow float dtype and read back. */
 static inline float round_to(int32_t dtype, float v) {
@@ -95,6 +99,51 @@ SIPU_API sipu_status sipu_reduce_rows(int32_t op, const sipu_tensor *out, const 
     return SIPU_OK;
 }
 
+/*
+ * Softmax of fp32-computed rows: each row is read once into fp32 scratch, exp(x - max) computed once
+ * and kept, then divided by the sum (log_softmax: x - max - log(sum)), the same operations and order
+ * as the general loop below.
+ */
+static sipu_status softmax_narrow(const sipu_tensor *out, const rows *x, int64_t R, int64_t N, int32_t log_softmax, int32_t narrow,
+                                  int oi) {
+    const int threads = sipu_threads();
+    float *scratch = malloc((size_t) threads * (size_t) (N + 1) * sizeof(float));
+    if (!scratch) return sipu_fail(SIPU_ERR_OUT_OF_MEMORY, "sipu_softmax_rows: no memory for rows of %lld", (long long) N);
+    #pragma omp parallel num_threads(threads) if (R * N > 65536)
+    {
+        #ifdef _OPENMP
+        float *v = scratch + (size_t) omp_get_thread_num() * (size_t) (N + 1);
+        #else
+        float *v = scratch;
+        #endif
+        #pragma omp for schedule(static)
+        for (int64_t i = 0; i < R; i++) {
+            const char *row = x->base + i * x->rs * x->item;
+            float mx = -INFINITY;
+            for (int64_t j = 0; j < N; j++) {
+                v[j] = load_f32(row + j * x->es * x->item, x->dtype);
+                if (v[j] > mx || isnan(v[j])) mx = v[j];
+            }
+            float zf = 0;
+            for (int64_t j = 0; j < N; j++) {
+                v[j] -= mx;
+                float e = expf(v[j]);
+                zf += e;
+                if (!log_softmax) v[j] = e;
+            }
+            float lz = logf(zf);
+            if (narrow) {
+                zf = round_to(narrow, zf);
+                lz = round_to(narrow, logf(zf));
+            }
+            char *o = (char *) out->data + i * out->strides[0] * oi;
+            for (int64_t j = 0; j < N; j++) store_f32(o + j * out->strides[1] * oi, out->dtype, log_softmax ? v[j] - lz : v[j] / zf);
+        }
+    }
+    free(scratch);
+    return SIPU_OK;
+}
+
 SIPU_API sipu_status sipu_softmax_rows(const sipu_tensor *out, const sipu_tensor *in, int32_t log_softmax) {
     const char *fn = "sipu_softmax_rows";
     sipu_status st;
@@ -106,6 +155,7 @@ SIPU_API sipu_status sipu_softmax_rows(const sipu_tensor *out, const sipu_tensor
     bool wide = in->dtype == SIPU_F64;
     /* PyTorch keeps a narrow log_softmax's row sum and its log in the output dtype (both rounded). */
     int32_t narrow = (log_softmax && (out->dtype == SIPU_F16 || out->dtype == SIPU_BF16)) ? out->dtype : 0;
+    if (!wide && out->dtype != SIPU_F64) return softmax_narrow(out, &x, R, N, log_softmax, narrow, oi);
     #pragma omp parallel for num_threads(sipu_threads()) if (R * N > 65536)
     for (int64_t i = 0; i < R; i++) {
         double mx = -INFINITY;

@@ -58,6 +58,32 @@ class ScaledMatmulTest {
     }
 
     @Test
+    void decodeSizedProductsMatchForRowMajorAndTransposedWeights() {
+        SplittableRandom rnd = new SplittableRandom(3);
+        int k = 333, n = 517;
+        for (int m : new int[] {1, 5, 16}) {
+            double[] a = grid(rnd, m * k), w = grid(rnd, n * k); // w [n, k] as a linear's weight
+            double[] wt = new double[k * n];
+            for (int j = 0; j < n; j++) for (int p = 0; p < k; p++) wt[p * n + j] = w[j * k + p];
+            double[] want = product(a, wt, m, k, n);
+            for (DType t : new DType[] {DType.FLOAT32, DType.BFLOAT16}) {
+                for (Device dev : DEVICES) {
+                    try (Tensor ta = AtenCrossCheckTest.tensor(a, t, dev, m, k);
+                         Tensor rowMajor = AtenCrossCheckTest.tensor(wt, t, dev, k, n);
+                         Tensor weight = AtenCrossCheckTest.tensor(w, t, dev, n, k);
+                         Tensor transposed = weight.asStrided(new long[] {k, n}, new long[] {1, k}, 0);
+                         Tensor r1 = D.ops().mm(ta, rowMajor); Tensor r2 = D.ops().mm(ta, transposed)) {
+                        // grid products are exact and the sums small: f32 is exact, bf16 rounds once
+                        double tol = t == DType.FLOAT32 ? 0 : 1.0 / 128;
+                        AtenCrossCheckTest.check("M=" + m + " " + t + " row-major B on " + dev, want, r1, tol);
+                        AtenCrossCheckTest.check("M=" + m + " " + t + " transposed B on " + dev, want, r2, tol);
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
     void scaledMmAppliesScalesAndBiasBeforeRounding() {
         SplittableRandom rnd = new SplittableRandom(2);
         int m = 19, k = 160, n = 45;
