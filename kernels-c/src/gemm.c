@@ -181,7 +181,9 @@ SIPU_API sipu_status sipu_matmul(const sipu_tensor *out, const sipu_tensor *a, c
                  a->strides[d0], a->strides[d0 + 1], b->strides[d0], b->strides[d0 + 1], out->strides[d0], out->strides[d0 + 1],
                  bias ? bias->strides[0] : 0, a->dtype, b->dtype, out->dtype, bias ? bias->dtype : SIPU_F32};
         if (a->dtype == SIPU_F32 || a->dtype == SIPU_F16 || a->dtype == SIPU_BF16) {
-            if ((st = gemv_fits(&x) ? gemv_small(&x) : gemm_float(&x))) return st;
+            /* K-contiguous weights (linear's t()) stream faster through gemm_kernels.c's small-M path */
+            bool axpy = gemv_fits(&x) && x.sb0 != 1;
+            if ((st = axpy ? gemv_small(&x) : gemm_float(&x))) return st;
         } else {
             gemm_exact(&x);
         }
