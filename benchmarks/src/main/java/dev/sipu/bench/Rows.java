@@ -46,13 +46,13 @@ final class Rows {
     static {
         int k = 7168, n = 2048;
         for (int m : new int[] {1, 4, 16, 128, 512}) {
-            add(new Row("mm f32 M=" + m, m + "x" + k + "x" + n, "f32", 2.0 * m * k * n, 0,
+            add(new Row("mm f32 M=" + m, m + "x" + k + " @ W^T, W " + n + "x" + k, "f32", 2.0 * m * k * n, 0,
                     (d, dev, o) -> mm(d, dev, o, m, k, n, DType.FLOAT32), torchMm(m, k, n), "matMul, fresh output"));
         }
         add(new Row("mm f32 1024^3", "1024x1024x1024", "f32", 2.0 * 1024 * 1024 * 1024, 0,
                 (d, dev, o) -> mm(d, dev, o, 1024, 1024, 1024, DType.FLOAT32), torchMm(1024, 1024, 1024), "matMul, fresh output"));
         for (int m : new int[] {1, 16, 512}) {
-            add(new Row("mm bf16 M=" + m, m + "x" + k + "x" + n, "bf16", 2.0 * m * k * n, 0,
+            add(new Row("mm bf16 M=" + m, m + "x" + k + " @ W^T, W " + n + "x" + k, "bf16", 2.0 * m * k * n, 0,
                     (d, dev, o) -> mm(d, dev, o, m, k, n, DType.BFLOAT16), null, "bf16 needs a TorchScript peer (not written)"));
         }
         add(new Row("mm bf16 1024^3", "1024x1024x1024", "bf16", 2.0 * 1024 * 1024 * 1024, 0,
@@ -175,16 +175,17 @@ final class Rows {
         }, "toType, fresh output"));
     }
 
+    /** The linear layout on both sides: x [m, k] times the transpose of a row-major weight [n, k]. */
     private static Torch torchMm(int m, int k, int n) {
         return mgr -> {
-            NDArray a = mgr.randomNormal(new Shape(m, k)), b = mgr.randomNormal(new Shape(k, n));
-            return () -> a.matMul(b).close();
+            NDArray a = mgr.randomNormal(new Shape(m, k)), w = mgr.randomNormal(new Shape(n, k)), wt = w.transpose();
+            return () -> a.matMul(wt).close();
         };
     }
 
     private static Runnable mm(Dispatcher d, Device dev, List<Tensor> o, int m, int k, int n, DType t) {
-        Tensor a = rand(d, dev, o, t, m, k), b = rand(d, dev, o, t, k, n);
-        return () -> d.ops().mm(a, b).close();
+        Tensor a = rand(d, dev, o, t, m, k), w = rand(d, dev, o, t, n, k), wt = own(o, d.ops().t(w));
+        return () -> d.ops().mm(a, wt).close();
     }
 
     static Tensor own(List<Tensor> o, Tensor t) {
