@@ -23,14 +23,8 @@ public final class RopeNormKernels {
     private RopeNormKernels() {}
 
     public static void register(Registrar r) {
-        r.register("_C::fused_add_rms_norm", CPU, c -> {
-            fusedAddRmsNorm(c);
-            return null;
-        });
-        r.register("_C::rotary_embedding", CPU, c -> {
-            rotaryEmbedding(c);
-            return null;
-        });
+        r.registerVoid("_C::fused_add_rms_norm", CPU, RopeNormKernels::fusedAddRmsNorm);
+        r.registerVoid("_C::rotary_embedding", CPU, RopeNormKernels::rotaryEmbedding);
     }
 
     /**
