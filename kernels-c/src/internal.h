@@ -40,6 +40,12 @@ typedef struct {
     /* C[MR x NR] (+)= A[MR x K] * Bpanel[K x NR], see gemm.c */
     void (*gemm_tile)(int64_t k, const float *a, int64_t lda, const float *bp, float *c, int64_t ldc, int mr, int nr);
     float (*sum_squares_f32)(int64_t n, const float *x);
+    /* Fused row ops (llm.c): staging of f32/bf16/f16 rows, and their vectorized arithmetic. */
+    void (*row_to_f32)(int32_t dtype, int64_t n, const void *src, float *dst);
+    void (*row_from_f32)(int32_t dtype, int64_t n, const float *src, void *dst);
+    void (*scale_mul_f32)(int32_t dtype, int64_t n, const float *x, float inv, const float *w, float *out);
+    void (*silu_mul_f32)(int32_t dtype, int64_t n, const float *a, const float *b, float *out);
+    void (*add_f32)(int64_t n, const float *x, const float *r, float *z);
 } sipu_vtable;
 
 extern const sipu_vtable sipu_vt_scalar, sipu_vt_avx2, sipu_vt_avx512;

@@ -231,6 +231,30 @@ static void test_gemm_paths(void) {
     }
 }
 
+/* silu_and_mul with b = 1 gives silu itself: the vectorized exp against libm's over the whole range,
+ * its clamps and the special values. */
+static void test_silu_exp(void) {
+    enum { N = 4096 };
+    float *x = malloc(2 * N * sizeof(float)), *y = malloc(N * sizeof(float));
+    const float special[] = {INFINITY, -INFINITY, NAN, 0.0f, -0.0f, 87.5f, -87.5f, 88.7f, -88.7f, 88.8f, -88.8f, 104.0f, -104.0f, 1e-30f};
+    int ns = (int) (sizeof special / sizeof special[0]);
+    for (int i = 0; i < N; i++) {
+        x[i] = i < ns ? special[i] : -100.0f + 200.0f * (float) i / N;
+        x[N + i] = 1.0f;
+    }
+    int64_t in_sz[] = {1, 2 * N}, in_st[] = {2 * N, 1}, out_sz[] = {1, N}, out_st[] = {N, 1};
+    sipu_tensor tx = desc(x, SIPU_F32, 2, in_sz, in_st), ty = desc(y, SIPU_F32, 2, out_sz, out_st);
+    CHECK(sipu_silu_and_mul(&ty, &tx) == SIPU_OK, "%s", sipu_last_error());
+    for (int i = 0; i < N; i++) {
+        float want = x[i] / (1.0f + expf(-x[i]));
+        if (isnan(want)) CHECK(isnan(y[i]), "silu(%g): %g, want NaN", x[i], y[i]);
+        else if (isinf(want)) CHECK(y[i] == want, "silu(%g): %g vs %g", x[i], y[i], want);
+        else CHECK(fabsf(y[i] - want) <= 4e-7f * fabsf(want) + 1e-37f, "silu(%g): %.9g vs %.9g", x[i], y[i], want);
+    }
+    free(x);
+    free(y);
+}
+
 static void test_norms(void) {
     int R = 5, H = 300;
     uint16_t *x = malloc(2 * R * H), *w = malloc(2 * H), *o = malloc(2 * R * H);
@@ -326,6 +350,7 @@ int main(void) {
     test_matmul();
     test_gemm_paths();
     test_norms();
+    test_silu_exp();
     test_index_gather();
     test_sort_select_count();
     sipu_set_num_threads(1);
