@@ -46,6 +46,8 @@ typedef struct {
     void (*scale_mul_f32)(int32_t dtype, int64_t n, const float *x, float inv, const float *w, float *out);
     void (*silu_mul_f32)(int32_t dtype, int64_t n, const float *a, const float *b, float *out);
     void (*add_f32)(int64_t n, const float *x, const float *r, float *z);
+    /* First index of the maximum (or first NaN) of n > 0 contiguous floats, and that value. */
+    int64_t (*argmax_f32)(int64_t n, const float *x, float *value);
 } sipu_vtable;
 
 extern const sipu_vtable sipu_vt_scalar, sipu_vt_avx2, sipu_vt_avx512;

@@ -255,6 +255,32 @@ static void test_silu_exp(void) {
     free(y);
 }
 
+/* max / argmax over rows longer than the chunks they are split into: ties go to the earlier chunk,
+ * the first NaN wins outright, a constant row gives index 0. */
+static void test_argmax_chunks(void) {
+    enum { R = 4, N = 40000 };
+    float *x = malloc(R * N * sizeof(float));
+    for (int i = 0; i < R * N; i++) x[i] = (float) ((i * 7919) % 1000) / 1000.0f;
+    x[0 * N + 20000] = 5.0f; x[0 * N + 39999] = 5.0f;   /* a tie across chunks */
+    x[1 * N + 3] = 9.0f; x[1 * N + 33000] = NAN; x[1 * N + 35000] = NAN;
+    for (int j = 0; j < N; j++) x[2 * N + j] = -1.5f;
+    x[3 * N + N - 1] = 2.0f;                             /* the last element of the last chunk */
+    int64_t sz[] = {R, N}, st[] = {N, 1}, osz[] = {R}, ost[] = {1};
+    int64_t arg[R], idx[R];
+    float val[R];
+    sipu_tensor tx = desc(x, SIPU_F32, 2, sz, st), ta = desc(arg, SIPU_I64, 1, osz, ost), tv = desc(val, SIPU_F32, 1, osz, ost),
+                ti = desc(idx, SIPU_I64, 1, osz, ost);
+    CHECK(sipu_reduce_rows(SIPU_REDUCE_ARGMAX, &ta, NULL, &tx) == SIPU_OK, "%s", sipu_last_error());
+    CHECK(sipu_reduce_rows(SIPU_REDUCE_MAX, &tv, &ti, &tx) == SIPU_OK, "%s", sipu_last_error());
+    const int64_t want[R] = {20000, 33000, 0, N - 1};
+    for (int r = 0; r < R; r++) {
+        CHECK(arg[r] == want[r] && idx[r] == want[r], "argmax row %d: %lld / %lld, want %lld", r, (long long) arg[r], (long long) idx[r], (long long) want[r]);
+        float w = x[r * N + want[r]];
+        CHECK(isnan(w) ? isnan(val[r]) : val[r] == w, "max row %d: %g vs %g", r, val[r], w);
+    }
+    free(x);
+}
+
 static void test_norms(void) {
     int R = 5, H = 300;
     uint16_t *x = malloc(2 * R * H), *w = malloc(2 * H), *o = malloc(2 * R * H);
@@ -351,6 +377,7 @@ int main(void) {
     test_gemm_paths();
     test_norms();
     test_silu_exp();
+    test_argmax_chunks();
     test_index_gather();
     test_sort_select_count();
     sipu_set_num_threads(1);
