@@ -128,6 +128,9 @@ SIPU_API sipu_status sipu_fused_experts(const sipu_tensor *hidden, const sipu_te
         return sipu_fail(SIPU_ERR_UNSUPPORTED_DTYPE, "%s: dtypes: hidden f32/f16/bf16, weights of its dtype (or e4m3 with scales), float32 topk_weights, int topk_ids", fn);
     if (fp8 && (!w2_scale || (st = check_scale(w1_scale, E, 2 * I, H, fn, "w1_scale")) || (st = check_scale(w2_scale, E, H, I, fn, "w2_scale"))))
         return st ? st : sipu_fail(SIPU_ERR_INVALID_ARGUMENT, "%s: fp8 needs both w1_scale and w2_scale", fn);
+    if (fp8 && (H % QB || I % QB))
+        return sipu_fail(SIPU_ERR_INVALID_ARGUMENT, "%s: with fp8, hidden size %lld and intermediate size %lld must be multiples of %d",
+                         fn, (long long) H, (long long) I, QB);
     if (apply_router_weight_on_input && K != 1)
         return sipu_fail(SIPU_ERR_INVALID_ARGUMENT, "%s: apply_router_weight_on_input needs top-k 1, got %lld", fn, (long long) K);
     const int64_t P = T * K, global = expert_map ? expert_map->sizes[0] : E;

@@ -179,6 +179,35 @@ class FusedExpertsCrossCheckTest {
         }
     }
 
+    /** Activations are quantized in whole 128-groups, so FP8 refuses a hidden or intermediate size off 128 before writing. */
+    @Test
+    void fp8RefusesSizesOffTheQuantizationGroup() {
+        SplittableRandom rnd = new SplittableRandom(3);
+        for (int[] sh : new int[][] {{192, 128}, {256, 96}}) { // H, I
+            int t = 3, e = 4, k = 2, h = sh[0], inter = sh[1];
+            double[] a = new double[t * h];
+            for (int i = 0; i < a.length; i++) a[i] = bf16(rnd.nextGaussian());
+            double[] w1 = weights(rnd, e * 2 * inter * h, h, true), w2 = weights(rnd, e * h * inter, inter, true);
+            double[] s1 = scales(rnd, e * blocks(2 * inter) * blocks(h), h), s2 = scales(rnd, e * blocks(h) * blocks(inter), inter);
+            double[] ids = {0, 1, 2, 3, 1, 2}, tw = {0.5, 0.5, 0.5, 0.5, 0.5, 0.5};
+            for (Device dev : DEVICES) {
+                try (Tensor x = AtenCrossCheckTest.tensor(a, DType.BFLOAT16, dev, t, h);
+                     Tensor tw1 = AtenCrossCheckTest.tensor(w1, DType.FLOAT8_E4M3FN, dev, e, 2 * inter, h);
+                     Tensor tw2 = AtenCrossCheckTest.tensor(w2, DType.FLOAT8_E4M3FN, dev, e, h, inter);
+                     Tensor ts1 = AtenCrossCheckTest.tensor(s1, DType.FLOAT32, dev, e, blocks(2 * inter), blocks(h));
+                     Tensor ts2 = AtenCrossCheckTest.tensor(s2, DType.FLOAT32, dev, e, blocks(h), blocks(inter));
+                     Tensor weights = AtenCrossCheckTest.tensor(tw, DType.FLOAT32, dev, t, k);
+                     Tensor tids = AtenCrossCheckTest.tensor(ids, DType.INT32, dev, t, k)) {
+                    OpArgumentException ex = assertThrows(OpArgumentException.class, () -> D.call("vllm::inplace_fused_experts",
+                            new Object[] {x, tw1, tw2, weights, tids}, Map.of("use_fp8_w8a8", true, "w1_scale", ts1, "w2_scale", ts2,
+                                    "block_shape", new long[] {128, 128})));
+                    assertTrue(ex.getMessage().contains("multiple of 128"), ex.getMessage());
+                    AtenCrossCheckTest.check("a refused call leaves hidden_states (H " + h + ", I " + inter + ") on " + dev, a, x, 0);
+                }
+            }
+        }
+    }
+
     private static int blocks(int n) { return (n + 127) / 128; }
 
     /** out[n] = sum over 128-blocks of (x . W[e][n]) * xs[block] * scale[e][n / 128][block], or the plain dot without scales. */

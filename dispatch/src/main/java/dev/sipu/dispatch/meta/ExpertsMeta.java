@@ -70,6 +70,9 @@ public final class ExpertsMeta {
                 throw c.error(20, "must be [128, 128] with use_fp8_w8a8, got " + Arrays.toString(block));
             }
             if (w1.dtype() != DType.FLOAT8_E4M3FN || w2.dtype() != DType.FLOAT8_E4M3FN) throw c.error(1, "w1 and w2 must be float8_e4m3fn with use_fp8_w8a8");
+            // per_token_group_quant_fp8 quantizes whole 128-groups; vLLM asserts both GEMMs' K divide
+            if (h % 128 != 0) throw c.error(0, "hidden size " + h + " must be a multiple of 128 (block_k) with use_fp8_w8a8");
+            if (i % 128 != 0) throw c.error(2, "intermediate size " + i + " must be a multiple of 128 (block_k) with use_fp8_w8a8");
             checkScale(c, 14, s1, e, 2 * i, h);
             checkScale(c, 15, s2, e, h, i);
         } else {
