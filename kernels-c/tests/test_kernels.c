@@ -281,6 +281,35 @@ static void test_argmax_chunks(void) {
     free(x);
 }
 
+/* topk of fp32 rows (its own selection path) against the first k of the stable sort of the same
+ * rows: many ties, NaN in some rows, an all-NaN row, both directions, k up to 64. */
+static void test_topk_f32_rows(void) {
+    enum { R = 5, N = 1000 };
+    float *x = malloc(R * N * sizeof(float)), *sv = malloc(R * N * sizeof(float)), kv[R * 64];
+    int64_t *si = malloc(R * N * sizeof(int64_t)), ki[R * 64];
+    for (int i = 0; i < R * N; i++) x[i] = (float) ((i * 7919) % 37) - 18.0f;
+    x[1 * N + 500] = NAN; x[1 * N + 7] = NAN;
+    for (int j = 0; j < N; j++) x[2 * N + j] = NAN;
+    for (int j = 0; j < N; j += 3) x[3 * N + j] = NAN;
+    int64_t sz[] = {R, N}, st[] = {N, 1};
+    sipu_tensor tx = desc(x, SIPU_F32, 2, sz, st), tsv = desc(sv, SIPU_F32, 2, sz, st), tsi = desc(si, SIPU_I64, 2, sz, st);
+    const int64_t ks[] = {1, 5, 64};
+    for (int desc_ = 0; desc_ <= 1; desc_++) {
+        CHECK(sipu_sort_rows(&tsv, &tsi, &tx, desc_) == SIPU_OK, "%s", sipu_last_error());
+        for (int q = 0; q < 3; q++) {
+            int64_t k = ks[q], ksz[] = {R, k}, kst[] = {k, 1};
+            sipu_tensor tkv = desc(kv, SIPU_F32, 2, ksz, kst), tki = desc(ki, SIPU_I64, 2, ksz, kst);
+            CHECK(sipu_topk_rows(&tkv, &tki, &tx, k, desc_) == SIPU_OK, "%s", sipu_last_error());
+            for (int r = 0; r < R; r++)
+                for (int64_t j = 0; j < k; j++)
+                    CHECK(ki[r * k + j] == si[r * N + j] && memcmp(&kv[r * k + j], &sv[r * N + j], 4) == 0,
+                          "topk k=%lld %s row %d pos %lld: index %lld, sort says %lld", (long long) k, desc_ ? "largest" : "smallest", r,
+                          (long long) j, (long long) ki[r * k + j], (long long) si[r * N + j]);
+        }
+    }
+    free(x); free(sv); free(si);
+}
+
 static void test_norms(void) {
     int R = 5, H = 300;
     uint16_t *x = malloc(2 * R * H), *w = malloc(2 * H), *o = malloc(2 * R * H);
@@ -378,6 +407,7 @@ int main(void) {
     test_norms();
     test_silu_exp();
     test_argmax_chunks();
+    test_topk_f32_rows();
     test_index_gather();
     test_sort_select_count();
     sipu_set_num_threads(1);
