@@ -22,7 +22,7 @@ public final class Linear {
 
     private final Dispatcher d;
     private final Tensor weight, scale;
-    private final Tensor dequantized; // fp32 [out, in], float8 weights with fp32 activations only
+    private final Tensor dequantized; // fp32 [out, in], float8 weights with fp32 activations only (4 bytes a weight)
 
     private Linear(Dispatcher d, Tensor weight, Tensor scale, Tensor dequantized) {
         this.d = d;
