@@ -76,8 +76,8 @@ final class MlaAttention {
     /**
      * The latent as kv_b_proj consumes it, in fp32. A float8 kv_b_proj quantizes its input (the normed
      * latent) like every FP8 projection; absorbed, that input is what keys and values are made of, so
-     * the cache holds it quantized, which reproduces fp8_gemm(act_quant(latent), W_kv_b) up to fp32
-     * summation order.
+     * the cache holds it quantized, which reproduces the FP8 projection of the latent (with fp32
+     * output) up to summation order.
      */
     private Tensor cachedLatent(Tensor latentN) {
         return kvB.fp8() ? kvB.quantized(latentN) : d.ops().toDtype(latentN, DType.FLOAT32);
