@@ -11,10 +11,11 @@ import java.nio.file.Path;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * The bundled tiny DeepSeek-V3 in fp32 activations against HF transformers' logits and greedy tokens
- * (max |diff| <= 1e-3, identical tokens), with decoding over the KV cache equal to full recompute; on
- * SIPU in strict mode (no CPU fallback) and on CPU. The bf16 and FP8 modes do not meet their criteria
- * yet (see the README) and are reported by {@code ./sipu model}, not asserted here.
+ * The bundled tiny DeepSeek-V3 against HF transformers, on SIPU in strict mode (no CPU fallback) and on
+ * CPU: fp32 activations (max |diff| <= 1e-3, identical greedy tokens, decoding over the KV cache equal
+ * to full recompute) and bf16 activations (max |diff| <= 0.15, argmax equal at >= 11 of 12 positions).
+ * The FP8 mode is reported by {@code ./sipu model}, not asserted here: its criterion is not met (see
+ * the README's DeepSeek-V3 section for why).
  */
 class DeepseekV3Test {
     private static final Path TINY = Path.of(System.getProperty("sipu.models.dir", "../../shared/models")).resolve("deepseek-v3-tiny");
@@ -24,6 +25,14 @@ class DeepseekV3Test {
     void fp32MatchesTransformersAndTheCacheMatchesRecompute(String device) throws Exception {
         assertTrue(Files.isRegularFile(TINY.resolve("expected.safetensors")), "no tiny model at " + TINY.toAbsolutePath());
         ModelCheck.Result r = ModelCheck.check(TINY, DeepseekV3.Mode.FP32, Dispatcher.standard().strict(true), Device.parse(device));
+        assertTrue(r.pass(), r.toString());
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"sipu:0", "cpu"})
+    void bf16StaysWithinItsToleranceOfTheFp32Reference(String device) throws Exception {
+        assertTrue(Files.isRegularFile(TINY.resolve("expected.safetensors")), "no tiny model at " + TINY.toAbsolutePath());
+        ModelCheck.Result r = ModelCheck.check(TINY, DeepseekV3.Mode.BF16, Dispatcher.standard().strict(true), Device.parse(device));
         assertTrue(r.pass(), r.toString());
     }
 }
