@@ -51,8 +51,10 @@ SIPU_API double sipu_probe_fma_f32(int64_t iters) { return run_threads(iters, 0)
 
 SIPU_API double sipu_probe_dot_bf16(int64_t iters) { return run_threads(iters, 1); }
 
-SIPU_API double sipu_probe_triad(float *a, const float *b, const float *c, int64_t n, float scalar) {
-    if (n <= 0 || !a || !b || !c) return 0;
+/* reps passes in one parallel region, each thread over its own chunk: the limit is the bandwidth at this
+   working set, not the cost of waking the team (which a single pass over a cache-sized set would measure). */
+SIPU_API double sipu_probe_triad(float *a, const float *b, const float *c, int64_t n, float scalar, int64_t reps) {
+    if (n <= 0 || reps <= 0 || !a || !b || !c) return 0;
     int level = sipu_simd();
     /* contiguous static chunks, as the kernels split their rows */
     #pragma omp parallel num_threads(sipu_threads())
@@ -63,10 +65,12 @@ SIPU_API double sipu_probe_triad(float *a, const float *b, const float *c, int64
         id = omp_get_thread_num();
 #endif
         int64_t lo = n * id / t, hi = n * (id + 1) / t;
-        if (level >= SIPU_SIMD_AVX512) sipu_probe_triad_avx512(a + lo, b + lo, c + lo, hi - lo, scalar);
-        else if (level == SIPU_SIMD_AVX2) sipu_probe_triad_avx2(a + lo, b + lo, c + lo, hi - lo, scalar);
-        else
-            for (int64_t i = lo; i < hi; i++) a[i] = b[i] + scalar * c[i];
+        for (int64_t r = 0; r < reps; r++) {
+            if (level >= SIPU_SIMD_AVX512) sipu_probe_triad_avx512(a + lo, b + lo, c + lo, hi - lo, scalar);
+            else if (level == SIPU_SIMD_AVX2) sipu_probe_triad_avx2(a + lo, b + lo, c + lo, hi - lo, scalar);
+            else
+                for (int64_t i = lo; i < hi; i++) a[i] = b[i] + scalar * c[i];
+        }
     }
-    return 12.0 * (double) n;
+    return 12.0 * (double) n * (double) reps;
 }

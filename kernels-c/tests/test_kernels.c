@@ -327,7 +327,7 @@ static void test_probes(void) {
         float *a = malloc(sizeof(float) * (n + 1)), *b = malloc(sizeof(float) * (n + 1)), *c = malloc(sizeof(float) * (n + 1));
         for (int64_t i = 0; i < n; i++) { b[i] = (float) i; c[i] = 0.5f * (float) i; a[i] = -1; }
         a[n] = 42;
-        CHECK(sipu_probe_triad(a, b, c, n, 2.0f) == 12.0 * (double) n, "triad bytes n=%lld", (long long) n);
+        CHECK(sipu_probe_triad(a, b, c, n, 2.0f, 3) == 36.0 * (double) n, "triad bytes n=%lld", (long long) n);
         for (int64_t i = 0; i < n; i++) CHECK(a[i] == 2.0f * (float) i, "triad a[%lld]", (long long) i);
         CHECK(a[n] == 42, "triad wrote past n=%lld", (long long) n);
         free(a); free(b); free(c);

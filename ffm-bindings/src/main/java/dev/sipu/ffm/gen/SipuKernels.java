@@ -3748,7 +3748,8 @@ public class SipuKernels extends SipuKernels$shared {
             SipuKernels.C_POINTER,
             SipuKernels.C_POINTER,
             SipuKernels.C_LONG,
-            SipuKernels.C_FLOAT
+            SipuKernels.C_FLOAT,
+            SipuKernels.C_LONG
         );
 
         public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("sipu_probe_triad");
@@ -3759,7 +3760,7 @@ public class SipuKernels extends SipuKernels$shared {
     /**
      * Function descriptor for:
      * {@snippet lang=c :
-     * double sipu_probe_triad(float *a, const float *b, const float *c, int64_t n, float scalar)
+     * double sipu_probe_triad(float *a, const float *b, const float *c, int64_t n, float scalar, int64_t reps)
      * }
      */
     public static FunctionDescriptor sipu_probe_triad$descriptor() {
@@ -3769,7 +3770,7 @@ public class SipuKernels extends SipuKernels$shared {
     /**
      * Downcall method handle for:
      * {@snippet lang=c :
-     * double sipu_probe_triad(float *a, const float *b, const float *c, int64_t n, float scalar)
+     * double sipu_probe_triad(float *a, const float *b, const float *c, int64_t n, float scalar, int64_t reps)
      * }
      */
     public static MethodHandle sipu_probe_triad$handle() {
@@ -3779,7 +3780,7 @@ public class SipuKernels extends SipuKernels$shared {
     /**
      * Address for:
      * {@snippet lang=c :
-     * double sipu_probe_triad(float *a, const float *b, const float *c, int64_t n, float scalar)
+     * double sipu_probe_triad(float *a, const float *b, const float *c, int64_t n, float scalar, int64_t reps)
      * }
      */
     public static MemorySegment sipu_probe_triad$address() {
@@ -3788,16 +3789,16 @@ public class SipuKernels extends SipuKernels$shared {
 
     /**
      * {@snippet lang=c :
-     * double sipu_probe_triad(float *a, const float *b, const float *c, int64_t n, float scalar)
+     * double sipu_probe_triad(float *a, const float *b, const float *c, int64_t n, float scalar, int64_t reps)
      * }
      */
-    public static double sipu_probe_triad(MemorySegment a, MemorySegment b, MemorySegment c, long n, float scalar) {
+    public static double sipu_probe_triad(MemorySegment a, MemorySegment b, MemorySegment c, long n, float scalar, long reps) {
         var mh$ = sipu_probe_triad.HANDLE;
         try {
             if (TRACE_DOWNCALLS) {
-                traceDowncall("sipu_probe_triad", a, b, c, n, scalar);
+                traceDowncall("sipu_probe_triad", a, b, c, n, scalar, reps);
             }
-            return (double)mh$.invokeExact(a, b, c, n, scalar);
+            return (double)mh$.invokeExact(a, b, c, n, scalar, reps);
         } catch (Error | RuntimeException ex) {
            throw ex;
         } catch (Throwable ex$) {
