@@ -1,0 +1,64 @@
+package dev.sipu.bench;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.pytorch.engine.PtNDArray;
+import ai.djl.pytorch.engine.PtNDManager;
+import ai.djl.pytorch.engine.PtSymbolBlock;
+import ai.djl.pytorch.jni.IValue;
+import ai.djl.pytorch.jni.JniUtils;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.util.List;
+
+/**
+ * libtorch peers that DJL's NDArray API cannot express, as TorchScript modules (written by
+ * benchmarks/torchscript/make_peers.py) run through DJL's JNI. DJL aborts the JVM on a bf16 NDArray (its
+ * dtype table stops before bf16), so bf16 inputs are made as float32 NDArrays, cast inside the
+ * {@code cast} module, and kept as IValues that never become NDArrays again.
+ */
+final class Peers {
+    private final NDManager m;
+    private final List<AutoCloseable> owned;
+    private PtSymbolBlock cast;
+
+    Peers(NDManager m, List<AutoCloseable> owned) {
+        this.m = m;
+        this.owned = owned;
+    }
+
+    /** A module from the resources; the manager closes it. */
+    PtSymbolBlock module(String name) {
+        try (InputStream in = Peers.class.getResourceAsStream("torchscript/" + name + ".pt")) {
+            if (in == null) throw new IllegalStateException("no TorchScript peer " + name + ".pt (run benchmarks/torchscript/make_peers.py)");
+            return JniUtils.loadModule((PtNDManager) m, in, false, false);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    IValue own(IValue v) {
+        owned.add(v);
+        return v;
+    }
+
+    IValue of(NDArray a) { return own(IValue.from((PtNDArray) a)); }
+
+    /** Uniform in [-1, 1), float32. */
+    IValue f32(long... shape) { return of(m.randomUniform(-1, 1, new Shape(shape))); }
+
+    IValue bf16(long... shape) {
+        if (cast == null) cast = module("cast");
+        return own(cast.forward(f32(shape)));
+    }
+
+    IValue i64(long[] values, long... shape) { return of(m.create(values, new Shape(shape))); }
+
+    /** One timed call: the module's forward, its fresh output released at once. */
+    static Runnable call(PtSymbolBlock module, IValue... args) {
+        return () -> module.forward(args).close();
+    }
+}
