@@ -285,6 +285,9 @@ sipu_status sipu_exponential(const sipu_tensor *self, double lambd, uint64_t see
    triad: a[i] = b[i] + scalar * c[i] over n floats split across the threads, reps times; returns 12 n reps bytes. */
 double sipu_probe_fma_f32(int64_t iters);
 double sipu_probe_dot_bf16(int64_t iters);
+/* The same with AMX-BF16 tiles (tdpbf16ps, 16384 flops an instruction), which no SIPU kernel uses but
+   libtorch's oneDNN does: 0 where the CPU or the OS does not offer AMX. */
+double sipu_probe_amx_bf16(int64_t iters);
 double sipu_probe_triad(float *a, const float *b, const float *c, int64_t n, float scalar, int64_t reps);
 
 #ifdef __cplusplus

@@ -8,6 +8,7 @@
 double sipu_probe_fma_avx2(int64_t iters, float *sink);
 double sipu_probe_fma_avx512(int64_t iters, float *sink);
 double sipu_probe_dot_bf16_avx512(int64_t iters, float *sink);
+double sipu_probe_amx_bf16_tiles(int64_t iters, float *sink);
 void sipu_probe_triad_avx2(float *a, const float *b, const float *c, int64_t n, float s);
 void sipu_probe_triad_avx512(float *a, const float *b, const float *c, int64_t n, float s);
 

@@ -323,6 +323,8 @@ static void test_probes(void) {
     double f = sipu_probe_fma_f32(1000), d = sipu_probe_dot_bf16(1000);
     CHECK(f > 0 && d >= f, "fma %g, bf16 dot %g flops", f, d);
     CHECK(sipu_probe_fma_f32(0) == 0, "no iterations, no flops");
+    double x = sipu_probe_amx_bf16(100);
+    CHECK(x == 0 || x == 100 * 4 * 2 * 16 * 16 * 32.0 * sipu_get_num_threads(), "amx %g flops", x);
     for (int64_t n = 0; n <= 1000; n += 37) {
         float *a = malloc(sizeof(float) * (n + 1)), *b = malloc(sizeof(float) * (n + 1)), *c = malloc(sizeof(float) * (n + 1));
         for (int64_t i = 0; i < n; i++) { b[i] = (float) i; c[i] = 0.5f * (float) i; a[i] = -1; }

@@ -3741,6 +3741,66 @@ public class SipuKernels extends SipuKernels$shared {
         }
     }
 
+    private static class sipu_probe_amx_bf16 {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            SipuKernels.C_DOUBLE,
+            SipuKernels.C_LONG
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("sipu_probe_amx_bf16");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * double sipu_probe_amx_bf16(int64_t iters)
+     * }
+     */
+    public static FunctionDescriptor sipu_probe_amx_bf16$descriptor() {
+        return sipu_probe_amx_bf16.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * double sipu_probe_amx_bf16(int64_t iters)
+     * }
+     */
+    public static MethodHandle sipu_probe_amx_bf16$handle() {
+        return sipu_probe_amx_bf16.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * double sipu_probe_amx_bf16(int64_t iters)
+     * }
+     */
+    public static MemorySegment sipu_probe_amx_bf16$address() {
+        return sipu_probe_amx_bf16.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * double sipu_probe_amx_bf16(int64_t iters)
+     * }
+     */
+    public static double sipu_probe_amx_bf16(long iters) {
+        var mh$ = sipu_probe_amx_bf16.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("sipu_probe_amx_bf16", iters);
+            }
+            return (double)mh$.invokeExact(iters);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
     private static class sipu_probe_triad {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(
             SipuKernels.C_DOUBLE,
