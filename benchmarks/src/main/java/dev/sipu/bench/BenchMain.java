@@ -52,7 +52,10 @@ public final class BenchMain {
             if (!p.matcher(r.name()).find()) continue;
             // the limits a row is judged against run with it, whatever the filter says
             if (r.peak() != Rows.Peak.NONE) rows.add(Rows.FMA);
-            if (r.peak() == Rows.Peak.BF16) rows.add(Rows.BF16_DOT);
+            if (r.peak() == Rows.Peak.BF16) {
+                rows.add(Rows.BF16_DOT);
+                rows.add(Rows.AMX);
+            }
             if (r.kind() == Rows.Kind.OP && r.bytes() > 0) rows.add(Rows.triadFor(r.bytes()).name());
             rows.add(r.name());
         }
@@ -88,7 +91,7 @@ public final class BenchMain {
     }
 
     /** Rates per microsecond (flops or bytes) of the limit rows that ran. */
-    private record Limits(Double fma, Double bf16, Map<String, Double> triad) {
+    private record Limits(Double fma, Double bf16, Double amx, Map<String, Double> triad) {
         Double triadFor(double bytes) { return triad.get(Rows.triadFor(bytes).name()); }
     }
 
@@ -96,10 +99,12 @@ public final class BenchMain {
         NativeLibrary.ensureLoaded();
         // the probes' work per call, from this process's (same) ISA and thread count: rounds are linear
         double fmaFlops = SipuKernels.sipu_probe_fma_f32(1) * Rows.PROBE_ITERS, bf16Flops = SipuKernels.sipu_probe_dot_bf16(1) * Rows.PROBE_ITERS;
+        double amxFlops = SipuKernels.sipu_probe_amx_bf16(1) * Rows.AMX_ITERS;
         Double fma = per(fmaFlops, us.get(Rows.FMA + "@sipu")), bf16 = per(bf16Flops, us.get(Rows.BF16_DOT + "@sipu"));
+        Double amx = amxFlops > 0 ? per(amxFlops, us.get(Rows.AMX + "@sipu")) : null;
         Map<String, Double> triad = new HashMap<>();
         for (Rows.Row t : Rows.triads().values()) triad.put(t.name(), per(t.bytes(), us.get(t.name() + "@sipu")));
-        Limits lim = new Limits(fma, bf16, triad);
+        Limits lim = new Limits(fma, bf16, amx, triad);
 
         List<String> head = List.of("op", "shape", "dtype", "SIPU us", "CPU us", "libtorch us", "SIPU vs libtorch", "SIPU rate, % of limit", "note");
         String fmt = tsv ? null : "%-28s %-42s %-5s %11s %11s %11s %8s  %-26s %s%n";
@@ -109,7 +114,7 @@ public final class BenchMain {
             Rows.Row r = Rows.ALL.get(name);
             Double s = us.get(name + "@sipu"), c = us.get(name + "@cpu"), t = us.get(name + "@torch");
             String speed = s != null && t != null ? String.format(Locale.ROOT, "%.2fx", t / s) : "n/a";
-            String[] cells = {name, r.shape(), r.dtype(), num(s), num(c), num(t), speed, rate(r, s, lim, fmaFlops, bf16Flops), r.note()};
+            String[] cells = {name, r.shape(), r.dtype(), num(s), num(c), num(t), speed, rate(r, s, lim, fmaFlops, bf16Flops, amxFlops), r.note()};
             if (tsv) System.out.println(String.join("\t", cells));
             else System.out.printf(fmt, (Object[]) cells);
         }
@@ -122,23 +127,28 @@ public final class BenchMain {
     /**
      * Achieved rate and its share of the best the machine allows the row: compute rows are held to
      * min(compute peak, triad bandwidth at the row's working set x flops per byte), a roofline with
-     * measured ceilings; bf16 rows may use either bf16 dots or exact fp32 FMA on widened inputs, so
-     * their peak is the better of the two.
+     * measured ceilings. bf16 (and fp8, decoded to bf16) rows may use bf16 dots, AMX tiles or exact fp32
+     * FMA on widened inputs, so their peak is the best of the three: what the machine allows, not what
+     * the SIPU kernels happen to use.
      */
-    private static String rate(Rows.Row r, Double s, Limits lim, double fmaFlops, double bf16Flops) {
+    private static String rate(Rows.Row r, Double s, Limits lim, double fmaFlops, double bf16Flops, double amxFlops) {
         if (s == null) return "n/a";
         return switch (r.kind()) {
             case LIMIT -> r.bytes() > 0 ? gbs(r.bytes() / s) + " limit"
-                    : gflops((r.name().equals(Rows.FMA) ? fmaFlops : bf16Flops) / s) + " limit";
+                    : r.name().equals(Rows.AMX) && amxFlops == 0 ? "n/a: no AMX (CPU or OS)"
+                    : gflops((r.name().equals(Rows.FMA) ? fmaFlops : r.name().equals(Rows.AMX) ? amxFlops : bf16Flops) / s) + " limit";
             case TOKENS -> String.format(Locale.ROOT, "%.1f tokens/s", 1e6 / s);
             case OVERHEAD -> String.format(Locale.ROOT, "%.0f ns/call", s * 1e3);
             case OP -> {
                 Double bw = r.bytes() > 0 ? lim.triadFor(r.bytes()) : null;
                 if (r.flops() > 0) {
                     double achieved = r.flops() / s;
-                    boolean fmaBest = r.peak() == Rows.Peak.FMA_F32 || lim.bf16() == null || lim.fma() != null && lim.fma() > lim.bf16();
-                    Double peak = fmaBest ? lim.fma() : lim.bf16();
-                    String of = fmaBest ? "FMA" : "bf16";
+                    Double peak = lim.fma();
+                    String of = "FMA";
+                    if (r.peak() == Rows.Peak.BF16) {
+                        if (lim.bf16() != null && (peak == null || lim.bf16() > peak)) { peak = lim.bf16(); of = "bf16"; }
+                        if (lim.amx() != null && (peak == null || lim.amx() > peak)) { peak = lim.amx(); of = "AMX"; }
+                    }
                     Double roof = bw == null ? null : bw * r.flops() / r.bytes();
                     if (peak == null) yield gflops(achieved);
                     if (roof != null && roof < peak) yield gflops(achieved) + pct(achieved, roof) + " triad";

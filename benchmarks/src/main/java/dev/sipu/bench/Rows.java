@@ -76,7 +76,7 @@ final class Rows {
     /** triad rows by working-set bytes (rounded), made for whatever memory-bound rows exist */
     private static final Map<Long, Row> TRIAD = new TreeMap<>();
 
-    static final String FMA = "limit fp32 FMA", BF16_DOT = "limit bf16 dot";
+    static final String FMA = "limit fp32 FMA", BF16_DOT = "limit bf16 dot", AMX = "limit bf16 AMX";
     static final Path MODELS = Path.of(System.getProperty("sipu.models.dir", "../shared/models"));
 
     private static void op(String name, String shape, String dtype, double flops, double bytes, Peak peak, Library lib, Torch torch, String note) {
@@ -94,6 +94,8 @@ final class Rows {
                 (d, dev, o) -> probe(false), null, "sipu_probe_fma_f32 (C, best ISA of this CPU)", List.of("sipu")));
         add(new Row(BF16_DOT, "independent bf16 pair dots, all threads", "bf16", Kind.LIMIT, 0, 0, Peak.NONE,
                 (d, dev, o) -> probe(true), null, "sipu_probe_dot_bf16 (vdpbf16ps where present)", List.of("sipu")));
+        add(new Row(AMX, "AMX tiles, 4 x tdpbf16ps in flight, all threads", "bf16", Kind.LIMIT, 0, 0, Peak.NONE,
+                (d, dev, o) -> amx(), null, "sipu_probe_amx_bf16: no SIPU kernel uses AMX, libtorch's oneDNN does", List.of("sipu")));
 
         int k = 7168, n = 2048;
         for (int m : new int[] {1, 4, 16, 128, 512}) {
@@ -315,6 +317,7 @@ final class Rows {
         Map<String, Row> ordered = new LinkedHashMap<>();
         ordered.put(FMA, ALL.get(FMA));
         ordered.put(BF16_DOT, ALL.get(BF16_DOT));
+        ordered.put(AMX, ALL.get(AMX));
         TRIAD.values().forEach(r -> ordered.put(r.name(), r));
         ordered.putAll(ALL);
         ALL.clear();
@@ -350,6 +353,14 @@ final class Rows {
     private static Runnable probe(boolean bf16) {
         NativeLibrary.ensureLoaded();
         return bf16 ? () -> SipuKernels.sipu_probe_dot_bf16(PROBE_ITERS) : () -> SipuKernels.sipu_probe_fma_f32(PROBE_ITERS);
+    }
+
+    /** AMX rounds per call: 65536 flops a round per thread, also about 10 ms. */
+    static final long AMX_ITERS = 300_000;
+
+    private static Runnable amx() {
+        NativeLibrary.ensureLoaded();
+        return () -> SipuKernels.sipu_probe_amx_bf16(AMX_ITERS);
     }
 
     /** Passes per triad call: about 256 MB of traffic, the same reasoning as {@link #PROBE_ITERS}. */
