@@ -107,7 +107,7 @@ public final class BenchMain {
         Limits lim = new Limits(fma, bf16, amx, triad);
 
         List<String> head = List.of("op", "shape", "dtype", "SIPU us", "CPU us", "libtorch us", "SIPU vs libtorch", "SIPU rate, % of limit", "note");
-        String fmt = tsv ? null : "%-28s %-42s %-5s %11s %11s %11s %8s  %-26s %s%n";
+        String fmt = tsv ? null : "%-28s %-46s %-5s %11s %11s %11s %8s  %-26s %s%n";
         if (tsv) System.out.println(String.join("\t", head));
         else System.out.printf(fmt, head.toArray());
         for (String name : order) {

@@ -23,7 +23,10 @@ import java.util.List;
 final class Peers {
     private final NDManager m;
     private final List<AutoCloseable> owned;
-    private PtSymbolBlock cast;
+    private PtSymbolBlock cast, toDtype;
+
+    /** libtorch's ScalarType code of float8_e4m3fn (torch 1.13, which writes the modules, has no name for it). */
+    static final long FLOAT8_E4M3FN = 24;
 
     Peers(NDManager m, List<AutoCloseable> owned) {
         this.m = m;
@@ -54,6 +57,16 @@ final class Peers {
         if (cast == null) cast = module("cast");
         return own(cast.forward(f32(shape)));
     }
+
+    /** Uniform in [-1, 1) rounded to e4m3, an IValue only (DJL has no float8 NDArray either). */
+    IValue e4m3(long... shape) {
+        if (toDtype == null) toDtype = module("to_dtype");
+        return own(toDtype.forward(f32(shape), own(IValue.from(FLOAT8_E4M3FN))));
+    }
+
+    IValue i64(long value) { return own(IValue.from(value)); }
+
+    IValue f64(double value) { return own(IValue.from(value)); }
 
     IValue i64(long[] values, long... shape) { return of(m.create(values, new Shape(shape))); }
 

@@ -91,10 +91,10 @@ final class Rows {
 
     static {
         add(new Row(FMA, "independent FMA chains, all threads", "f32", Kind.LIMIT, 0, 0, Peak.NONE,
-                (d, dev, o) -> probe(false), null, "sipu_probe_fma_f32 (C, best ISA of this CPU)", List.of("sipu")));
+                (d, dev, o) -> probe(false), null, "sipu_probe_fma_f32 (C, the ISA the kernels chose)", List.of("sipu")));
         add(new Row(BF16_DOT, "independent bf16 pair dots, all threads", "bf16", Kind.LIMIT, 0, 0, Peak.NONE,
                 (d, dev, o) -> probe(true), null, "sipu_probe_dot_bf16 (vdpbf16ps where present)", List.of("sipu")));
-        add(new Row(AMX, "AMX tiles, 4 x tdpbf16ps in flight, all threads", "bf16", Kind.LIMIT, 0, 0, Peak.NONE,
+        add(new Row(AMX, "AMX tiles, 4 tdpbf16ps chains, all threads", "bf16", Kind.LIMIT, 0, 0, Peak.NONE,
                 (d, dev, o) -> amx(), null, "sipu_probe_amx_bf16: no SIPU kernel uses AMX, libtorch's oneDNN does", List.of("sipu")));
 
         int k = 7168, n = 2048;
@@ -122,7 +122,10 @@ final class Rows {
                 Tensor a = rand(d, dev, o, DType.FLOAT8_E4M3FN, m, k), b = rand(d, dev, o, DType.FLOAT8_E4M3FN, n, k);
                 Tensor as = rand(d, dev, o, DType.FLOAT32, m, k / 128), bs = rand(d, dev, o, DType.FLOAT32, n / 128, k / 128);
                 return () -> ((Tensor) d.call("deepseek::fp8_gemm", a, as, b, bs)).close();
-            }, null, "n/a: no float8 in DJL's NDArray, none in the torch 1.13 that writes the TorchScript peers");
+            }, (mg, o) -> {
+                Peers p = new Peers(mg, o);
+                return Peers.call(p.module("fp8_gemm"), p.e4m3(m, k), p.f32(m, k / 128), p.e4m3(n, k), p.f32(n / 128, k / 128));
+            }, "TorchScript: both operands dequantized (float, block scales) every call, fp32 mm, to bf16; libtorch has no CPU float8 GEMM");
         }
         op("rms_norm", "256x7168", "f32", 0, 2.0 * 256 * 7168 * 4, Peak.NONE, (d, dev, o) -> {
             Tensor x = rand(d, dev, o, DType.FLOAT32, 256, 7168), w = rand(d, dev, o, DType.FLOAT32, 7168);
@@ -197,7 +200,10 @@ final class Rows {
             op("grouped_topk T=" + t, t + "x256 (8 groups, top-8)", "f32", 0, 0, Peak.NONE, (d, dev, o) -> {
                 Tensor s = rand(d, dev, o, DType.FLOAT32, t, 256), b = rand(d, dev, o, DType.FLOAT32, 256);
                 return () -> ((List<?>) d.call("_moe_C::grouped_topk", s, 8L, 4L, 8L, true, 2.5, b, 1L)).forEach(x -> ((Tensor) x).close());
-            }, null, "n/a: libtorch chain not written");
+            }, (m, o) -> {
+                Peers p = new Peers(m, o);
+                return Peers.call(p.module("grouped_topk"), p.f32(t, 256), p.f32(256), p.i64(8), p.i64(4), p.i64(8), p.f64(2.5));
+            }, "TorchScript sigmoid, add, top-2 sum per group, topk, scatter mask, topk, gather, renormalize");
         }
         op("moe_align_block_size", "512 tok x top-8, 256 experts, block 64", "i32", 0, 0, Peak.NONE, (d, dev, o) -> {
             int tok = 512, top = 8, e = 256, block = 64, padded = tok * top + e * (block - 1);
@@ -220,7 +226,7 @@ final class Rows {
             for (int j = 0; j < ids.length; j++) ids[j] = route.applyAsInt(j);
             return Peers.call(p.module("fused_experts"), p.bf16(tok, h), p.bf16(e, 2 * inter, h), p.bf16(e, h, inter), p.f32(tok, top), p.i64(ids, tok, top));
         }, "TorchScript per-expert gather, mm, silu*mul, mm, index_add; fresh output (SIPU in place)");
-        op("fused_experts fp8", tok + " tok, top-8 of 32, H 2048, I 512, 128x128 blocks", "e4m3", expertFlops,
+        op("fused_experts fp8", tok + " tok, top-8 of 32, H 2048, I 512, blocks 128", "e4m3", expertFlops,
                 e * 3.0 * h * inter + 4.0 * tok * h, Peak.BF16, (d, dev, o) -> {
             Tensor x = rand(d, dev, o, DType.BFLOAT16, tok, h), w1 = rand(d, dev, o, DType.FLOAT8_E4M3FN, e, 2 * inter, h);
             Tensor w2 = rand(d, dev, o, DType.FLOAT8_E4M3FN, e, h, inter), tw = rand(d, dev, o, DType.FLOAT32, tok, top);
@@ -228,7 +234,14 @@ final class Rows {
             Tensor ids = ints(d, dev, o, tok * top, route, tok, top);
             return () -> d.call("vllm::inplace_fused_experts", x, w1, w2, tw, ids, "silu", false, true, false, false, false, false, -1L, null,
                     s1, s2, null, null, null, null, new long[] {128, 128});
-        }, null, "held back by default (results differ from the recorded case), timed with -Dsipu.experts.fp8=true; libtorch n/a: no float8 in DJL or torch 1.13");
+        }, (m, o) -> {
+            Peers p = new Peers(m, o);
+            long[] ids = new long[tok * top];
+            for (int j = 0; j < ids.length; j++) ids[j] = route.applyAsInt(j);
+            return Peers.call(p.module("fused_experts_fp8"), p.bf16(tok, h), p.e4m3(e, 2 * inter, h), p.e4m3(e, h, inter), p.f32(tok, top),
+                    p.i64(ids, tok, top), p.f32(e, 2 * inter / 128, h / 128), p.f32(e, h / 128, inter / 128));
+        }, "SIPU path held back by default (results differ from the recorded case), timed with -Dsipu.experts.fp8=true; "
+                + "TorchScript dequantizes the weights to bf16 every call, then the bf16 chain");
         op("varlen attention prefill", "512 tok, 16 heads, d 128, causal", "bf16", 2.0 * 2 * 16 * 128 * 512 * 512 / 2, 4.0 * 512 * 16 * 128 * 2, Peak.BF16, (d, dev, o) -> {
             Tensor q = rand(d, dev, o, DType.BFLOAT16, 512, 16, 128), kk = rand(d, dev, o, DType.BFLOAT16, 512, 16, 128);
             Tensor v = rand(d, dev, o, DType.BFLOAT16, 512, 16, 128), cu = ints(d, dev, o, 2, j -> j * 512, 2);
@@ -301,7 +314,7 @@ final class Rows {
         add(new Row("dispatch: boxed empty kernel", "aten::detach_ on a [16] tensor", "f32", Kind.OVERHEAD, 0, 0, Peak.NONE, (d, dev, o) -> {
             Tensor x = own(o, d.ops().empty(new long[] {16}, DType.FLOAT32, dev));
             return () -> d.call("aten::detach_", x);
-        }, null, "argument binding, device inference, kernel lookup; no libtorch peer (its dispatcher is not reachable from DJL)",
+        }, null, "argument binding, device inference, kernel lookup; libtorch n/a: its dispatcher is reached only through DJL's JNI, whose cost would dominate",
                 List.of("sipu", "cpu")));
         add(new Row("FFM downcall", "sipu_get_num_threads()", "-", Kind.OVERHEAD, 0, 0, Peak.NONE, (d, dev, o) -> {
             NativeLibrary.ensureLoaded();
