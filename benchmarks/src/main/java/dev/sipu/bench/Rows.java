@@ -345,7 +345,7 @@ final class Rows {
 
     static Row triadFor(double bytes) {
         long ws = workingSet(bytes);
-        return TRIAD.computeIfAbsent(ws, w -> new Row(String.format(Locale.ROOT, "limit triad %s", size(w)), "a = b + s c, 3 x " + size(w / 3) + ", " + triadReps(w) + " passes", "f32",
+        return TRIAD.computeIfAbsent(ws, w -> new Row(String.format(Locale.ROOT, "limit triad %s", size(w)), "a = b + s c, 3 x " + size(w / 3) + ", " + triadReps(w) + (triadReps(w) == 1 ? " pass" : " passes"), "f32",
                 Kind.LIMIT, 0, 12.0 * (w / 12) * triadReps(w), Peak.NONE, (d, dev, o) -> triad(o, w / 12, triadReps(w)), null,
                 "sipu_probe_triad (C), the working set of the rows that cite it", List.of("sipu")));
     }
