@@ -73,6 +73,11 @@ public final class BenchMain {
                 "--sun-misc-unsafe-memory-access=allow", "-Dai.djl.offline=true", "-Dai.djl.pytorch.num_threads=" + threads,
                 "-Dai.djl.pytorch.num_interop_threads=1", "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
                 "-Dsipu.models.dir=" + Rows.MODELS.toAbsolutePath(), "-Dlogback.configurationFile=logback-bench.xml", "-D" + FP8_EXPERTS + "=true"};
+        // --quick runs in this JVM (no fork), which must then see the same properties as a forked one
+        for (String a : jvm) {
+            int eq = a.indexOf('=');
+            if (a.startsWith("-D") && eq > 0 && System.getProperty(a.substring(2, eq)) == null) System.setProperty(a.substring(2, eq), a.substring(eq + 1));
+        }
         // JMH's own progress goes to a log file unless -v; the table is what this prints
         String log = verbose ? null : System.getProperty("java.io.tmpdir") + "/sipu-bench-jmh.log";
         ChainedOptionsBuilder o = new OptionsBuilder().include(OpBenchmark.class.getName()).param("run", runs.toArray(String[]::new))
