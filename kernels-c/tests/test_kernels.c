@@ -397,6 +397,24 @@ static void test_sort_select_count(void) {
     CHECK(sipu_uniform(0, 0) == (double) (0xe220a8397b1dcdafULL >> 11) * 0x1.0p-53, "uniform(0, 0) = %.17g", sipu_uniform(0, 0));
 }
 
+static void test_probes(void) {
+    /* the counts the benchmark divides by: per thread, 32 lanes x accumulators x iterations, never 0 */
+    double f = sipu_probe_fma_f32(1000), d = sipu_probe_dot_bf16(1000);
+    CHECK(f > 0 && d >= f, "fma %g, bf16 dot %g flops", f, d);
+    CHECK(sipu_probe_fma_f32(0) == 0, "no iterations, no flops");
+    double x = sipu_probe_amx_bf16(100);
+    CHECK(x == 0 || x == 100 * 4 * 2 * 16 * 16 * 32.0 * sipu_get_num_threads(), "amx %g flops", x);
+    for (int64_t n = 0; n <= 1000; n += 37) {
+        float *a = malloc(sizeof(float) * (n + 1)), *b = malloc(sizeof(float) * (n + 1)), *c = malloc(sizeof(float) * (n + 1));
+        for (int64_t i = 0; i < n; i++) { b[i] = (float) i; c[i] = 0.5f * (float) i; a[i] = -1; }
+        a[n] = 42;
+        CHECK(sipu_probe_triad(a, b, c, n, 2.0f, 3) == 36.0 * (double) n, "triad bytes n=%lld", (long long) n);
+        for (int64_t i = 0; i < n; i++) CHECK(a[i] == 2.0f * (float) i, "triad a[%lld]", (long long) i);
+        CHECK(a[n] == 42, "triad wrote past n=%lld", (long long) n);
+        free(a); free(b); free(c);
+    }
+}
+
 int main(void) {
     printf("sipu_kernels %s, SIMD %s, %d threads\n", sipu_version(), sipu_simd_name(), sipu_get_num_threads());
     test_conversions();
@@ -410,7 +428,9 @@ int main(void) {
     test_topk_f32_rows();
     test_index_gather();
     test_sort_select_count();
+    test_probes();
     sipu_set_num_threads(1);
+    test_probes();
     test_binary_broadcast();
     test_matmul();
     test_gemm_paths();
