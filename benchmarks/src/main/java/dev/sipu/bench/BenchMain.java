@@ -30,12 +30,7 @@ import java.util.regex.Pattern;
 public final class BenchMain {
     private BenchMain() {}
 
-    static final String FP8_EXPERTS = "sipu.experts.fp8";
-
     public static void main(String[] args) throws RunnerException {
-        // the library holds its block-FP8 experts back by default (a correctness question, see ExpertsMeta);
-        // its speed is still worth a row, and the row's note says it was switched on
-        System.setProperty(FP8_EXPERTS, "true");
         boolean quick = false, tsv = false, verbose = false;
         String filter = ".*";
         for (String a : args) {
@@ -72,7 +67,7 @@ public final class BenchMain {
         String[] jvm = {"--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED",
                 "--sun-misc-unsafe-memory-access=allow", "-Dai.djl.offline=true", "-Dai.djl.pytorch.num_threads=" + threads,
                 "-Dai.djl.pytorch.num_interop_threads=1", "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
-                "-Dsipu.models.dir=" + Rows.MODELS.toAbsolutePath(), "-Dlogback.configurationFile=logback-bench.xml", "-D" + FP8_EXPERTS + "=true"};
+                "-Dsipu.models.dir=" + Rows.MODELS.toAbsolutePath(), "-Dlogback.configurationFile=logback-bench.xml"};
         // --quick runs in this JVM (no fork), which must then see the same properties as a forked one
         for (String a : jvm) {
             int eq = a.indexOf('=');

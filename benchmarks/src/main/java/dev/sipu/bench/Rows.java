@@ -240,8 +240,7 @@ final class Rows {
             for (int j = 0; j < ids.length; j++) ids[j] = route.applyAsInt(j);
             return Peers.call(p.module("fused_experts_fp8"), p.bf16(tok, h), p.e4m3(e, 2 * inter, h), p.e4m3(e, h, inter), p.f32(tok, top),
                     p.i64(ids, tok, top), p.f32(e, 2 * inter / 128, h / 128), p.f32(e, h / 128, inter / 128));
-        }, "SIPU path held back by default (results differ from the recorded case), timed with -Dsipu.experts.fp8=true; "
-                + "TorchScript dequantizes the weights to bf16 every call, then the bf16 chain");
+        }, "TorchScript dequantizes the weights to bf16 every call, then the bf16 chain");
         op("varlen attention prefill", "512 tok, 16 heads, d 128, causal", "bf16", 2.0 * 2 * 16 * 128 * 512 * 512 / 2, 4.0 * 512 * 16 * 128 * 2, Peak.BF16, (d, dev, o) -> {
             Tensor q = rand(d, dev, o, DType.BFLOAT16, 512, 16, 128), kk = rand(d, dev, o, DType.BFLOAT16, 512, 16, 128);
             Tensor v = rand(d, dev, o, DType.BFLOAT16, 512, 16, 128), cu = ints(d, dev, o, 2, j -> j * 512, 2);
