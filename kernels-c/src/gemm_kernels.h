@@ -68,6 +68,15 @@ void sipu_gk_amx_begin(void);
 void sipu_gk_amx_end(void);
 void sipu_gk_amx_tile(int64_t kq, const uint32_t *ap, const uint32_t *bp, float *c, int64_t ldc, int accumulate, const float *rs, float cs);
 /* a rows packed for the AMX tile: h <= 32 rows of K-contiguous bf16 or e4m3 (kind GK_PK_BF16 / GK_PK_E4M3), row r at src + r * ld */
+/*
+ * Decode with K-contiguous weights w (bf16, or e4m3 with fp8 set), rows at w + n * ldw: c[m * ldc + n] =
+ * sum_k a[m][k] w[n][k] for m < mc <= 16, n < nn <= 64. at: a^T as [kq][16] pair words (zero beyond mc
+ * and K, kq = K rounded up to 128, halved). fp8: each 128-block scaled as (part * ast[kb * 16 + m]) * bs[kb].
+ */
+#define GK_AMX_DEC_M 16
+#define GK_AMX_DEC_N 64
+void sipu_gk_amx_decode(int fp8, int64_t nn, int64_t k, const uint32_t *at, const uint8_t *w, int64_t ldw, int mc, float *c, int64_t ldc,
+                        const float *ast, const float *bs);
 void sipu_gk_amx_pack_a(int kind, const void *src, int64_t ld, int64_t kc, int h, uint32_t *panel, int64_t kq);
 
 /* The GEMM of one matrix pair; b is read as K x N (element strides sb0 along K, sb1 along N). */
