@@ -290,17 +290,39 @@ AI __m512i load_words(int kind, const void *src, int64_t i0, int64_t kc) {
 
 static void pack_kt(int kind, const void *src, int64_t ld, int64_t kc, int w, uint32_t *panel, int nr, int64_t rows) {
     const int isz = kind == GK_PK_F32 ? 4 : kind == GK_PK_E4M3 ? 1 : 2;
-    for (int g = 0; g < nr; g += 16)
+    const int wb = kind == GK_PK_F32 || kind == GK_PK_BF16 ? 4 : 2; /* source bytes per word */
+    for (int g = 0; g < nr; g += 16) {
+        __mmask16 sm = nr - g >= 16 ? (__mmask16) 0xFFFF : (__mmask16) ((1u << (nr - g)) - 1);
+        /*
+         * the next 16 columns (a short stream each: kc elements) are prefetched a group ahead; past w
+         * they are the next panel's (a prefetch never faults, even past the end of b)
+         */
+        int pg = g + 16;
         for (int64_t i0 = 0; i0 < rows; i0 += 16) {
             __m512i r[16];
+            if ((i0 * wb) % 64 == 0)
+                for (int j = pg; j < pg + 16; j++) _mm_prefetch((const char *) src + j * ld * isz + i0 * wb, _MM_HINT_T0);
 #pragma GCC unroll 16
             for (int j = 0; j < 16; j++)
                 r[j] = g + j < w ? load_words(kind, (const char *) src + (g + j) * ld * isz, i0, kc) : _mm512_setzero_si512();
             transpose16(r);
             int h = rows - i0 < 16 ? (int) (rows - i0) : 16;
-            for (int i = 0; i < h; i++) _mm512_storeu_si512(panel + (i0 + i) * nr + g, r[i]);
+            for (int i = 0; i < h; i++) _mm512_mask_storeu_epi32(panel + (i0 + i) * nr + g, sm, r[i]);
         }
+    }
 }
 
-const gk_isa sipu_gk_avx512 = {"avx512", MR, NR, tile_f32, NULL, gemv_f32, NULL, pack_kt};
-const gk_isa sipu_gk_avx512_bf16 = {"avx512_bf16", MR, NR, tile_f32, tile_bf16, gemv_f32, gemv_bf16, pack_kt};
+static void interleave_bf16(const uint16_t *r0, const uint16_t *r1, int w, uint32_t *dst, int nr) {
+    const __m512i lo = _mm512_set_epi16(47, 15, 46, 14, 45, 13, 44, 12, 43, 11, 42, 10, 41, 9, 40, 8, 39, 7, 38, 6, 37, 5, 36, 4, 35, 3, 34, 2, 33, 1, 32, 0);
+    const __m512i hi = _mm512_add_epi16(lo, _mm512_set1_epi16(16));
+    for (int c = 0; c < nr; c += 32) {
+        int n = w - c;
+        __mmask32 m = n >= 32 ? (__mmask32) 0xFFFFFFFFu : n <= 0 ? 0 : (__mmask32) ((1u << n) - 1);
+        __m512i a = _mm512_maskz_loadu_epi16(m, r0 + c), b = _mm512_maskz_loadu_epi16(m, r1 + c);
+        _mm512_storeu_si512(dst + c, _mm512_permutex2var_epi16(a, lo, b));
+        _mm512_storeu_si512(dst + c + 16, _mm512_permutex2var_epi16(a, hi, b));
+    }
+}
+
+const gk_isa sipu_gk_avx512 = {"avx512", MR, NR, tile_f32, NULL, gemv_f32, NULL, pack_kt, interleave_bf16};
+const gk_isa sipu_gk_avx512_bf16 = {"avx512_bf16", MR, NR, tile_f32, tile_bf16, gemv_f32, gemv_bf16, pack_kt, interleave_bf16};

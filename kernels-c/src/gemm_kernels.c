@@ -43,7 +43,7 @@ static void plain_f32(int64_t kc, const float *ap, const float *bp, float *c, in
         }
 }
 
-static const gk_isa gk_plain = {"scalar", PMR, PNR, plain_f32, NULL, NULL, NULL, NULL};
+static const gk_isa gk_plain = {"scalar", PMR, PNR, plain_f32, NULL, NULL, NULL, NULL, NULL};
 
 static const gk_isa *pick_isa(void) {
     switch (sipu_simd()) {
@@ -79,7 +79,7 @@ static void pack_b_f32(const sipu_gemm_job *j, const gk_isa *isa, int nr, int64_
     for (int64_t jp = 0; jp < nc; jp += nr) {
         float *panel = bp + (jp / nr) * kc * nr;
         int w = (int) (nc - jp < nr ? nc - jp : nr);
-        if (isa->pack_kt && nr % 16 == 0 && j->sb0 == 1 && j->sb1 != 1 && (j->tb == SIPU_F32 || j->tb == SIPU_BF16)) {
+        if (isa->pack_kt && j->sb0 == 1 && j->sb1 != 1 && (j->tb == SIPU_F32 || j->tb == SIPU_BF16)) {
             int isz = sipu_itemsize(j->tb);
             isa->pack_kt(j->tb == SIPU_F32 ? GK_PK_F32 : GK_PK_BF16_F32, j->b + ((n0 + jp) * j->sb1 + p0) * isz, j->sb1, kc, w,
                          (uint32_t *) panel, nr, kc);
@@ -89,6 +89,9 @@ static void pack_b_f32(const sipu_gemm_job *j, const gk_isa *isa, int nr, int64_
         if (j->sb0 == 1 && j->sb1 != 1) {
             for (int jj = 0; jj < w; jj++)
                 for (int64_t p = 0; p < kc; p++) panel[p * nr + jj] = get_f32(j->b, p0 + p + (n0 + jp + jj) * j->sb1, j->tb);
+        } else if (j->sb1 == 1 && j->tb == SIPU_F32) {
+            /* row-major b: each K row of the panel is a copy */
+            for (int64_t p = 0; p < kc; p++) memcpy(panel + p * nr, (const float *) j->b + (p0 + p) * j->sb0 + n0 + jp, (size_t) w * sizeof(float));
         } else {
             for (int64_t p = 0; p < kc; p++)
                 for (int jj = 0; jj < w; jj++) panel[p * nr + jj] = get_f32(j->b, (p0 + p) * j->sb0 + (n0 + jp + jj) * j->sb1, j->tb);
@@ -97,10 +100,16 @@ static void pack_b_f32(const sipu_gemm_job *j, const gk_isa *isa, int nr, int64_
 }
 
 /* f32 panels of A: rows m0..m0+mc, K p0..p0+kc, each MR-tall panel [kc][MR], zero beyond M. */
-static void pack_a_f32(const sipu_gemm_job *j, int mr, int64_t m0, int64_t mc, int64_t p0, int64_t kc, float *ap) {
+static void pack_a_f32(const sipu_gemm_job *j, const gk_isa *isa, int mr, int64_t m0, int64_t mc, int64_t p0, int64_t kc, float *ap) {
     for (int64_t ip = 0; ip < mc; ip += mr) {
         float *panel = ap + (ip / mr) * kc * mr;
         int h = (int) (mc - ip < mr ? mc - ip : mr);
+        if (isa->pack_kt && j->sa1 == 1 && (j->ta == SIPU_F32 || j->ta == SIPU_BF16)) {
+            int isz = sipu_itemsize(j->ta);
+            isa->pack_kt(j->ta == SIPU_F32 ? GK_PK_F32 : GK_PK_BF16_F32, j->a + ((m0 + ip) * j->sa0 + p0) * isz, j->sa0, kc, h,
+                         (uint32_t *) panel, mr, kc);
+            continue;
+        }
         if (h < mr) memset(panel, 0, (size_t) (kc * mr) * sizeof(float));
         for (int r = 0; r < h; r++) {
             int64_t row = (m0 + ip + r) * j->sa0;
@@ -116,7 +125,7 @@ static void pack_b_bf16(const sipu_gemm_job *j, const gk_isa *isa, const gk_tabl
     for (int64_t jp = 0; jp < nc; jp += nr) {
         uint32_t *panel = bp + (jp / nr) * kqp * nr;
         int w = (int) (nc - jp < nr ? nc - jp : nr);
-        if (isa->pack_kt && nr % 16 == 0 && j->sb0 == 1 && j->sb1 != 1 && (j->tb == SIPU_BF16 || j->tb == SIPU_F8E4M3FN)) {
+        if (isa->pack_kt && j->sb0 == 1 && j->sb1 != 1 && (j->tb == SIPU_BF16 || j->tb == SIPU_F8E4M3FN)) {
             int isz = sipu_itemsize(j->tb);
             isa->pack_kt(j->tb == SIPU_BF16 ? GK_PK_BF16 : GK_PK_E4M3, j->b + ((n0 + jp) * j->sb1 + p0) * isz, j->sb1, kc, w, panel, nr, kqp);
             continue;
@@ -145,6 +154,10 @@ static void pack_b_bf16(const sipu_gemm_job *j, const gk_isa *isa, const gk_tabl
                     panel[q * nr + jj] = get_bf16(tb, j->b, col + 2 * q, j->tb) | get_bf16(tb, j->b, col + 2 * q + 1, j->tb) << 16;
                 if (kc & 1) panel[q * nr + jj] = get_bf16(tb, j->b, col + 2 * q, j->tb);
             }
+        } else if (j->sb1 == 1 && j->tb == SIPU_BF16 && isa->interleave_bf16 && !(kc & 1)) {
+            /* row-major b: rows 2q and 2q + 1 interleaved into pairs */
+            const uint16_t *src = (const uint16_t *) j->b + p0 * j->sb0 + n0 + jp;
+            for (int64_t q = 0; q < kq; q++) isa->interleave_bf16(src + 2 * q * j->sb0, src + (2 * q + 1) * j->sb0, w, panel + q * nr, nr);
         } else {
             for (int64_t p = 0; p < kc; p++) {
                 uint16_t *row = (uint16_t *) (panel + (p / 2) * nr) + (p & 1);
@@ -222,7 +235,7 @@ static void run_rect(const plan *pl, int64_t m0, int64_t m1, int64_t n0, int64_t
                 int64_t mc = m1 - ic < pl->mc ? m1 - ic : pl->mc;
                 if (pl->amx) pack_a_amx(j, pl->tables, ic, mc, pc, kc, kq, abuf);
                 else if (pl->bf) pack_a_bf16(j, pl->tables, mr, ic, mc, pc, kc, abuf);
-                else pack_a_f32(j, mr, ic, mc, pc, kc, abuf);
+                else pack_a_f32(j, pl->isa, mr, ic, mc, pc, kc, abuf);
                 for (int64_t jr = 0; jr < nc; jr += nr) {
                     int w = (int) (nc - jr < nr ? nc - jr : nr);
                     float cs = scaled ? j->bs[((jc + jr) / GK_SCALE_BLOCK) * j->ldbs + kb] : 1.0f;

@@ -39,7 +39,7 @@ typedef void (*gk_gemv_bf16)(int mc, int64_t n, int64_t k, const uint16_t *a, in
  * Packing of K-contiguous columns (the linear layout: column j of b at src + j * ld elements) into a
  * [rows][nr] panel of 32-bit words: f32 words, bf16 widened to f32 words, or pairs of K (low = even k)
  * of bf16 or of e4m3 decoded to bf16 (exact). kc elements of K per column; rows >= the words kc fills,
- * the rest and columns w..nr-1 zero. nr is a multiple of 16.
+ * the rest and columns w..nr-1 zero.
  */
 enum { GK_PK_F32, GK_PK_BF16_F32, GK_PK_BF16, GK_PK_E4M3 };
 typedef void (*gk_pack_kt)(int kind, const void *src, int64_t ld, int64_t kc, int w, uint32_t *panel, int nr, int64_t rows);
@@ -52,6 +52,8 @@ typedef struct {
     gk_gemv_f32 gemv_f32;      /* NULL: the plain C loop */
     gk_gemv_bf16 gemv_bf16;    /* NULL without AVX512-BF16 */
     gk_pack_kt pack_kt;        /* NULL: the plain C loops */
+    /* dst[c] = r0[c] | r1[c] << 16 for c < w, zero for w <= c < nr (nr a multiple of 32); NULL: the plain C loop */
+    void (*interleave_bf16)(const uint16_t *r0, const uint16_t *r1, int w, uint32_t *dst, int nr);
 } gk_isa;
 
 extern const gk_isa sipu_gk_avx2, sipu_gk_avx512, sipu_gk_avx512_bf16;
