@@ -16,6 +16,8 @@ sipu_status sipu_fail(sipu_status code, const char *fmt, ...) __attribute__((for
 int sipu_threads(void);
 /* AMX tiles usable (cpuid, XCR0 and the OS permission; not with SIPU_SIMD forcing a lower path) */
 bool sipu_amx(void);
+/* the tiles usable at all (cpuid, XCR0, OS permission), whatever SIPU_SIMD forces: the AMX probe's machine limit */
+bool sipu_amx_supported(void);
 
 /* Element size of a dtype code, 0 for an invalid code. */
 int sipu_itemsize(int32_t dtype);

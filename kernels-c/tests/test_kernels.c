@@ -231,6 +231,55 @@ static void test_gemm_paths(void) {
     }
 }
 
+/*
+ * bf16 GEMMs on the tiles of the AMX path (gemm_amx.c, where the CPU has it; the same checks run on
+ * every other path): bf16 in, bf16 or float32 out (aten::mm.dtype), a and b each row-major or
+ * transposed, shapes off every tile (16, 32), K panel (256) and fp32 block, and big enough for
+ * several blocks per thread; fp8_gemm with K and N off the 128-wide scale blocks.
+ */
+static void check_mm_bf16_layout(int M, int K, int N, int ta_t, int tb_t, int32_t odt) {
+    uint16_t *a = malloc((size_t) M * K * 2 + 2), *b = malloc((size_t) K * N * 2 + 2);
+    float *af = malloc(sizeof(float) * M * K + 4), *bf = malloc(sizeof(float) * K * N + 4), *o = malloc(sizeof(float) * M * N + 4);
+    for (int i = 0; i < M; i++)
+        for (int k = 0; k < K; k++) af[i * K + k] = put_random(a + (ta_t ? (size_t) k * M + i : (size_t) i * K + k), SIPU_BF16);
+    for (int k = 0; k < K; k++)
+        for (int n = 0; n < N; n++) bf[k * N + n] = put_random(b + (tb_t ? (size_t) n * K + k : (size_t) k * N + n), SIPU_BF16);
+    int64_t as[] = {M, K}, ast[] = {K, 1}, atst[] = {1, M}, bsz[] = {K, N}, bst[] = {N, 1}, btst[] = {1, K}, os[] = {M, N}, ost[] = {N, 1};
+    sipu_tensor tA = desc(a, SIPU_BF16, 2, as, ta_t ? atst : ast), tB = desc(b, SIPU_BF16, 2, bsz, tb_t ? btst : bst), tO = desc(o, odt, 2, os, ost);
+    CHECK(sipu_matmul(&tO, &tA, &tB, NULL) == SIPU_OK, "%s", sipu_last_error());
+    int bad = 0;
+    double *row = malloc(sizeof(double) * N), *mag = malloc(sizeof(double) * N);
+    for (int i = 0; i < M && bad < 5; i++) {
+        for (int n = 0; n < N; n++) row[n] = mag[n] = 0;
+        for (int k = 0; k < K; k++) {
+            double x = af[i * K + k];
+            for (int n = 0; n < N; n++) {
+                double p = x * bf[k * N + n];
+                row[n] += p;
+                mag[n] += fabs(p);
+            }
+        }
+        for (int n = 0; n < N && bad < 5; n++) {
+            float got = odt == SIPU_F32 ? o[(size_t) i * N + n] : bf16_to_f32(((uint16_t *) o)[(size_t) i * N + n]);
+            double tol = 1e-5 * mag[n] + (odt == SIPU_BF16 ? 0x1p-8 * fabs(row[n]) : 0) + 1e-6;
+            if (fabs(got - row[n]) > tol) {
+                bad++;
+                CHECK(0, "bf16 mm [%d,%d]%s x [%d,%d]%s -> %s at %d,%d: %g vs %g", M, K, ta_t ? "^T" : "", K, N, tb_t ? "^T" : "",
+                      dt_name(odt), i, n, got, row[n]);
+            }
+        }
+    }
+    free(a); free(b); free(af); free(bf); free(o); free(row); free(mag);
+}
+
+static void test_gemm_amx_shapes(void) {
+    static const int shapes[][3] = {{17, 33, 31}, {33, 95, 67}, {64, 256, 64}, {100, 513, 47}, {257, 300, 650}, {650, 129, 300}, {40, 1000, 1100}};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+        for (int l = 0; l < 4; l++) check_mm_bf16_layout(shapes[s][0], shapes[s][1], shapes[s][2], l & 1, l >> 1, l == 1 ? SIPU_BF16 : SIPU_F32);
+    static const int f8[][3] = {{31, 300, 700}, {700, 260, 150}, {64, 128, 128}, {17, 1100, 257}};
+    for (size_t s = 0; s < sizeof f8 / sizeof f8[0]; s++) check_fp8_shape(f8[s][0], f8[s][1], f8[s][2], s & 1 ? SIPU_BF16 : SIPU_F32);
+}
+
 /* silu_and_mul with b = 1 gives silu itself: the vectorized exp against libm's over the whole range,
  * its clamps and the special values. */
 static void test_silu_exp(void) {
@@ -422,6 +471,7 @@ int main(void) {
     test_copy_fill_unary();
     test_matmul();
     test_gemm_paths();
+    test_gemm_amx_shapes();
     test_norms();
     test_silu_exp();
     test_argmax_chunks();
@@ -434,6 +484,7 @@ int main(void) {
     test_binary_broadcast();
     test_matmul();
     test_gemm_paths();
+    test_gemm_amx_shapes();
     if (failures) {
         printf("%d checks failed\n", failures);
         return 1;
