@@ -280,6 +280,93 @@ static void test_gemm_amx_shapes(void) {
     for (size_t s = 0; s < sizeof f8 / sizeof f8[0]; s++) check_fp8_shape(f8[s][0], f8[s][1], f8[s][2], s & 1 ? SIPU_BF16 : SIPU_F32);
 }
 
+/*
+ * FP8 fused experts (block-scaled e4m3 weights, activations quantized per 128-group) against a
+ * per-token loop in double: three experts with ~27 rows each (the packed / AMX GEMM) and a call of
+ * three tokens (few rows per expert: the weight-streaming paths).
+ */
+static void quant_group_ref(const float *x, int n, float *q, float *s) {
+    for (int g = 0; g * 128 < n; g++) {
+        float amax = 0;
+        for (int i = g * 128; i < n && i < g * 128 + 128; i++) amax = fmaxf(amax, fabsf(x[i]));
+        float sc = fmaxf(amax, 1e-10f) / 448.0f;
+        s[g] = sc;
+        for (int i = g * 128; i < n && i < g * 128 + 128; i++) q[i] = e4m3_to_f32(f32_to_e4m3_sat(x[i] / sc));
+    }
+}
+
+static void check_fp8_experts(int T, int E, int K, int H, int I) {
+    const int KH = H / 128, KI = I / 128, I2 = 2 * I;
+    float *hid = malloc(sizeof(float) * T * H), *x0 = malloc(sizeof(float) * T * H), *tw = malloc(sizeof(float) * T * K);
+    int32_t *ids = malloc(sizeof(int32_t) * T * K);
+    uint8_t *w1 = malloc((size_t) E * I2 * H), *w2 = malloc((size_t) E * H * I);
+    float *s1 = malloc(sizeof(float) * E * (I2 / 128) * KH), *s2 = malloc(sizeof(float) * E * KH * KI);
+    for (int i = 0; i < T * H; i++) hid[i] = x0[i] = (float) (rng() % 2001) / 1000.0f - 1.0f;
+    for (int i = 0; i < E * I2 * H; i++) do w1[i] = (uint8_t) rng(); while ((w1[i] & 0x7F) == 0x7F || (w1[i] & 0x78) == 0x78);
+    for (int i = 0; i < E * H * I; i++) do w2[i] = (uint8_t) rng(); while ((w2[i] & 0x7F) == 0x7F || (w2[i] & 0x78) == 0x78);
+    for (int i = 0; i < E * (I2 / 128) * KH; i++) s1[i] = (float) (rng() % 1000 + 500) * 1e-6f;
+    for (int i = 0; i < E * KH * KI; i++) s2[i] = (float) (rng() % 1000 + 500) * 1e-6f;
+    for (int t = 0; t < T; t++)
+        for (int k = 0; k < K; k++) {
+            ids[t * K + k] = (t + k * (1 + t % 2)) % E; /* distinct per token for K <= 2 */
+            tw[t * K + k] = (float) (rng() % 1000) / 1000.0f;
+        }
+    int64_t hs[] = {T, H}, hst[] = {H, 1}, w1s[] = {E, I2, H}, w1st[] = {(int64_t) I2 * H, H, 1}, w2s[] = {E, H, I}, w2st[] = {(int64_t) H * I, I, 1};
+    int64_t ks[] = {T, K}, kst[] = {K, 1}, s1s[] = {E, I2 / 128, KH}, s1st[] = {(int64_t) (I2 / 128) * KH, KH, 1}, s2s[] = {E, KH, KI},
+            s2st[] = {(int64_t) KH * KI, KI, 1};
+    sipu_tensor th = desc(hid, SIPU_F32, 2, hs, hst), tw1 = desc(w1, SIPU_F8E4M3FN, 3, w1s, w1st), tw2 = desc(w2, SIPU_F8E4M3FN, 3, w2s, w2st);
+    sipu_tensor ttw = desc(tw, SIPU_F32, 2, ks, kst), tid = desc(ids, SIPU_I32, 2, ks, kst), ts1 = desc(s1, SIPU_F32, 3, s1s, s1st),
+                ts2 = desc(s2, SIPU_F32, 3, s2s, s2st);
+    CHECK(sipu_fused_experts(&th, &tw1, &tw2, &ttw, &tid, NULL, &ts1, &ts2, 0) == SIPU_OK, "%s", sipu_last_error());
+    float *xq = malloc(sizeof(float) * H), *xs = malloc(sizeof(float) * KH), *h2 = malloc(sizeof(float) * I), *hq = malloc(sizeof(float) * I),
+          *hsc = malloc(sizeof(float) * KI);
+    double *want = calloc((size_t) T * H, sizeof(double)), ss = 0, se = 0;
+    for (int t = 0; t < T; t++) {
+        quant_group_ref(x0 + t * H, H, xq, xs);
+        for (int k = 0; k < K; k++) {
+            int e = ids[t * K + k];
+            for (int j = 0; j < I; j++) {
+                double gu[2];
+                for (int half = 0; half < 2; half++) {
+                    int n = j + half * I;
+                    double acc = 0;
+                    for (int kb = 0; kb < KH; kb++) {
+                        double part = 0;
+                        for (int c = kb * 128; c < kb * 128 + 128; c++) part += (double) xq[c] * e4m3_to_f32(w1[((size_t) e * I2 + n) * H + c]);
+                        acc += part * xs[kb] * s1[(e * (I2 / 128) + n / 128) * KH + kb];
+                    }
+                    gu[half] = acc;
+                }
+                h2[j] = (float) (gu[0] / (1.0 + exp(-gu[0])) * gu[1]);
+            }
+            quant_group_ref(h2, I, hq, hsc);
+            for (int c = 0; c < H; c++) {
+                double acc = 0;
+                for (int kb = 0; kb < KI; kb++) {
+                    double part = 0;
+                    for (int q = kb * 128; q < kb * 128 + 128; q++) part += (double) hq[q] * e4m3_to_f32(w2[((size_t) e * H + c) * I + q]);
+                    acc += part * hsc[kb] * s2[(e * KH + c / 128) * KI + kb];
+                }
+                want[t * H + c] += acc * tw[t * K + k];
+            }
+        }
+    }
+    for (int i = 0; i < T * H; i++) {
+        ss += want[i] * want[i];
+        se += (hid[i] - want[i]) * (hid[i] - want[i]);
+    }
+    double rms = sqrt(ss / (T * H)), err = sqrt(se / (T * H));
+    /* h2's e4m3 codes may flip at midpoints between fp32 orders: an rms bound, as the Java cross-check uses */
+    CHECK(rms > 0 && err <= 0.01 * rms, "fp8 experts T %d E %d top-%d H %d I %d: rms error %g of rms %g", T, E, K, H, I, err, rms);
+    free(hid); free(x0); free(tw); free(ids); free(w1); free(w2); free(s1); free(s2);
+    free(xq); free(xs); free(h2); free(hq); free(hsc); free(want);
+}
+
+static void test_fp8_experts(void) {
+    check_fp8_experts(40, 3, 2, 256, 128);
+    check_fp8_experts(3, 4, 2, 384, 256);
+}
+
 /* silu_and_mul with b = 1 gives silu itself: the vectorized exp against libm's over the whole range,
  * its clamps and the special values. */
 static void test_silu_exp(void) {
@@ -472,6 +559,7 @@ int main(void) {
     test_matmul();
     test_gemm_paths();
     test_gemm_amx_shapes();
+    test_fp8_experts();
     test_norms();
     test_silu_exp();
     test_argmax_chunks();
@@ -485,6 +573,7 @@ int main(void) {
     test_matmul();
     test_gemm_paths();
     test_gemm_amx_shapes();
+    test_fp8_experts();
     if (failures) {
         printf("%d checks failed\n", failures);
         return 1;
