@@ -73,7 +73,7 @@ static void gemm_block(const weights *g, int64_t e, int64_t n0, int64_t n1, cons
 
 /*
  * FP8 through the block-scaled GEMM of fp8_gemm (gemm_kernels.c: AMX tiles or bf16 dots where the CPU
- * has them, fp32 FMA otherwise), one call per expert with all threads: the quantized activations are
+ * has them, fp32 FMA otherwise), one call per expert: the quantized activations are
  * e4m3 values, so their bf16 copy is exact, and each 128-block sum is scaled as (part * xs[r, kb]) *
  * scale[e, n / 128, kb], the order of the loop below. false when the scales' last dimension is strided or
  * memory runs out; the loop below then computes every expert.
@@ -85,11 +85,15 @@ static bool gemm_experts_fp8(const weights *g, const int64_t *off, int64_t E, co
     if (!xb) return false;
     #pragma omp parallel for num_threads(sipu_threads()) if (V * K > 65536)
     for (int64_t i = 0; i < V * K; i++) xb[i] = f32_to_bf16(x[i]);
-    const int wi = sipu_itemsize(g->w->dtype);
-    bool ok = true;
-    for (int64_t e = 0; e < E && ok; e++) {
+    const int wi = sipu_itemsize(g->w->dtype), threads = sipu_threads();
+    int64_t used = 0;
+    for (int64_t e = 0; e < E; e++) used += off[e + 1] > off[e];
+    int failed = 0;
+    /* many experts: side by side, one thread each (the GEMM's own region is nested), no barrier per expert */
+    #pragma omp parallel for num_threads(threads) schedule(dynamic, 1) if (used >= 2 * threads) reduction(|:failed)
+    for (int64_t e = 0; e < E; e++) {
         int64_t R = off[e + 1] - off[e];
-        if (R == 0) continue;
+        if (R == 0 || failed) continue;
         sipu_gemm_job j;
         memset(&j, 0, sizeof j);
         j.m = R, j.n = g->rows, j.k = K;
@@ -99,10 +103,10 @@ static bool gemm_experts_fp8(const weights *g, const int64_t *off, int64_t E, co
         j.c = out + off[e] * g->rows, j.ldc = g->rows;
         j.as = xs + off[e] * KB, j.ldas = KB;
         j.bs = (const float *) g->scale->data + e * g->scale->strides[0], j.ldbs = g->scale->strides[1];
-        ok = sipu_gemm_run(&j, "sipu_fused_experts") == SIPU_OK;
+        failed |= sipu_gemm_run(&j, "sipu_fused_experts") != SIPU_OK;
     }
     free(xb);
-    return ok;
+    return !failed;
 }
 
 /* One GEMM over every expert: rows of expert e are x[off[e] .. off[e+1]); tasks are (expert, 32 weight rows). */
