@@ -48,6 +48,8 @@ typedef struct {
     void (*add_f32)(int64_t n, const float *x, const float *r, float *z);
     /* First index of the maximum (or first NaN) of n > 0 contiguous floats, and that value. */
     int64_t (*argmax_f32)(int64_t n, const float *x, float *value);
+    /* Rotary embedding of one contiguous fp32 head in place (rope.c). */
+    void (*rope_f32)(int64_t half, float *x, const float *cs, int neox);
 } sipu_vtable;
 
 extern const sipu_vtable sipu_vt_scalar, sipu_vt_avx2, sipu_vt_avx512;
