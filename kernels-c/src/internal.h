@@ -40,6 +40,12 @@ typedef struct {
     /* C[MR x NR] (+)= A[MR x K] * Bpanel[K x NR], see gemm.c */
     void (*gemm_tile)(int64_t k, const float *a, int64_t lda, const float *bp, float *c, int64_t ldc, int mr, int nr);
     float (*sum_squares_f32)(int64_t n, const float *x);
+    /* out[i] = e^x[i] within ~2 ulp of expf, incl. subnormal results, +-inf and NaN (out may be x) */
+    void (*exp_f32)(int64_t n, const float *x, float *out);
+    /* s[r * lds + j] = q_r . k_j over d elements, r < nr, j < nk (attention's few-row path) */
+    void (*dot_rows_f32)(int nr, int nk, int64_t d, const float *q, int64_t ldq, const float *k, int64_t ldk, float *s, int64_t lds);
+    /* o[r * ldo + c] += sum_j p[r * ldp + j] * v[j * ldv + c], c < d */
+    void (*axpy_rows_f32)(int nr, int nk, int64_t d, const float *p, int64_t ldp, const float *v, int64_t ldv, float *o, int64_t ldo);
 } sipu_vtable;
 
 extern const sipu_vtable sipu_vt_scalar, sipu_vt_avx2, sipu_vt_avx512;

@@ -318,6 +318,133 @@ static void test_sort_select_count(void) {
     CHECK(sipu_uniform(0, 0) == (double) (0xe220a8397b1dcdafULL >> 11) * 0x1.0p-53, "uniform(0, 0) = %.17g", sipu_uniform(0, 0));
 }
 
+
+/* ---- attention against a full score matrix in double ---- */
+
+static float attn_rand(uint32_t *s) {
+    *s = *s * 1664525u + 1013904223u;
+    return (float) ((*s >> 8) & 0xFFFF) / 32768.0f - 1.0f;
+}
+
+/*
+ * B sequences (lq[b] queries, lk[b] keys) of Hq query and Hk kv heads, head dims D (q, k) and Dv,
+ * packed and through a paged cache of 16-key blocks with a shuffled table, in f32 or bf16.
+ */
+static void check_attention(int32_t dt, int B, const int *lq, const int *lk, int Hq, int Hk, int D, int Dv, int64_t wl, int64_t wr,
+                            double softcap, double tol) {
+    int tq = 0, tk = 0, cuq[8], cuk[8], page = 16, per = 0;
+    cuq[0] = cuk[0] = 0;
+    for (int b = 0; b < B; b++) {
+        cuq[b + 1] = tq += lq[b];
+        cuk[b + 1] = tk += lk[b];
+        if ((lk[b] + page - 1) / page > per) per = (lk[b] + page - 1) / page;
+    }
+    const int item = dt == SIPU_F32 ? 4 : 2, blocks = B * per;
+    float *q = malloc(sizeof(float) * tq * Hq * D), *k = malloc(sizeof(float) * tk * Hk * D), *v = malloc(sizeof(float) * tk * Hk * Dv);
+    uint32_t seed = (uint32_t) (D * 131 + Hq * 7 + B + (int) wl);
+    for (int i = 0; i < tq * Hq * D; i++) q[i] = attn_rand(&seed);
+    for (int i = 0; i < tk * Hk * D; i++) k[i] = attn_rand(&seed);
+    for (int i = 0; i < tk * Hk * Dv; i++) v[i] = attn_rand(&seed);
+    if (dt == SIPU_BF16) {
+        for (int i = 0; i < tq * Hq * D; i++) q[i] = bf16_to_f32(f32_to_bf16(q[i]));
+        for (int i = 0; i < tk * Hk * D; i++) k[i] = bf16_to_f32(f32_to_bf16(k[i]));
+        for (int i = 0; i < tk * Hk * Dv; i++) v[i] = bf16_to_f32(f32_to_bf16(v[i]));
+    }
+    const double scale = 1 / sqrt((double) D);
+    double *want = calloc((size_t) tq * Hq * Dv, sizeof(double)), *wlse = malloc(sizeof(double) * Hq * tq), *sc = malloc(sizeof(double) * tk);
+    for (int b = 0; b < B; b++)
+        for (int i = 0; i < lq[b]; i++)
+            for (int h = 0; h < Hq; h++) {
+                int row = cuq[b] + i, kh = h / (Hq / Hk);
+                long pos = i + lk[b] - lq[b];
+                double mx = -INFINITY, sum = 0;
+                for (int j = 0; j < lk[b]; j++) {
+                    int vis = (wr < 0 || j <= pos + wr) && (wl < 0 || j >= pos - wl);
+                    double x = 0;
+                    for (int c = 0; c < D; c++) x += (double) q[(row * Hq + h) * D + c] * k[((cuk[b] + j) * Hk + kh) * D + c];
+                    x *= (double) (float) scale;
+                    if (softcap > 0) x = softcap * tanh(x / softcap);
+                    sc[j] = vis ? x : -INFINITY;
+                    if (sc[j] > mx) mx = sc[j];
+                }
+                for (int j = 0; j < lk[b]; j++) sum += sc[j] == -INFINITY ? 0 : exp(sc[j] - mx);
+                for (int j = 0; j < lk[b]; j++) {
+                    if (sc[j] == -INFINITY) continue;
+                    double pr = exp(sc[j] - mx) / sum;
+                    for (int c = 0; c < Dv; c++) want[(row * Hq + h) * Dv + c] += pr * v[((cuk[b] + j) * Hk + kh) * Dv + c];
+                }
+                wlse[h * tq + row] = sum > 0 ? mx + log(sum) : INFINITY;
+            }
+    /* device layouts */
+    char *dq = malloc((size_t) tq * Hq * D * item), *dk = malloc((size_t) tk * Hk * D * item), *dv = malloc((size_t) tk * Hk * Dv * item);
+    char *kc = calloc((size_t) blocks * page * Hk * D, item), *vc = calloc((size_t) blocks * page * Hk * Dv, item);
+    char *out = malloc((size_t) tq * Hq * Dv * item);
+    float *lse = malloc(sizeof(float) * Hq * tq);
+    int32_t *table = malloc(sizeof(int32_t) * B * per), used[8], cq[8], ck[8];
+    for (int i = 0; i < tq * Hq * D; i++) store_f32(dq + (size_t) i * item, dt, q[i]);
+    for (int i = 0; i < tk * Hk * D; i++) store_f32(dk + (size_t) i * item, dt, k[i]);
+    for (int i = 0; i < tk * Hk * Dv; i++) store_f32(dv + (size_t) i * item, dt, v[i]);
+    for (int b = 0; b <= B; b++) cq[b] = cuq[b], ck[b] = cuk[b];
+    for (int b = 0; b < B; b++) {
+        used[b] = lk[b];
+        for (int blk = 0; blk < per; blk++) table[b * per + blk] = (blk * B + b * 7 + 3) % blocks;
+        for (int j = 0; j < lk[b]; j++) {
+            int slot = table[b * per + j / page] * page + j % page;
+            memcpy(kc + (size_t) slot * Hk * D * item, dk + (size_t) (cuk[b] + j) * Hk * D * item, (size_t) Hk * D * item);
+            memcpy(vc + (size_t) slot * Hk * Dv * item, dv + (size_t) (cuk[b] + j) * Hk * Dv * item, (size_t) Hk * Dv * item);
+        }
+    }
+    int64_t sq[] = {tq, Hq, D}, sqs[] = {Hq * D, D, 1}, so[] = {tq, Hq, Dv}, sos[] = {Hq * Dv, Dv, 1};
+    int64_t sk[] = {tk, Hk, D}, sks[] = {Hk * D, D, 1}, sv[] = {tk, Hk, Dv}, svs[] = {Hk * Dv, Dv, 1};
+    int64_t pk[] = {blocks, page, Hk, D}, pks[] = {page * Hk * D, Hk * D, D, 1}, pv[] = {blocks, page, Hk, Dv}, pvs[] = {page * Hk * Dv, Hk * Dv, Dv, 1};
+    int64_t sl[] = {Hq, tq}, sls[] = {tq, 1}, sc1[] = {B + 1}, sb[] = {B}, one[] = {1}, st[] = {B, per}, sts[] = {per, 1};
+    sipu_tensor tQ = desc(dq, dt, 3, sq, sqs), tO = desc(out, dt, 3, so, sos), tK = desc(dk, dt, 3, sk, sks), tV = desc(dv, dt, 3, sv, svs);
+    sipu_tensor tKc = desc(kc, dt, 4, pk, pks), tVc = desc(vc, dt, 4, pv, pvs), tL = desc(lse, SIPU_F32, 2, sl, sls);
+    sipu_tensor tcq = desc(cq, SIPU_I32, 1, sc1, one), tck = desc(ck, SIPU_I32, 1, sc1, one), tu = desc(used, SIPU_I32, 1, sb, one);
+    sipu_tensor tt = desc(table, SIPU_I32, 2, st, sts);
+    for (int paged = 0; paged < 2; paged++) {
+        sipu_status r = paged ? sipu_attention(&tO, &tL, &tQ, &tKc, &tVc, &tcq, NULL, &tu, &tt, scale, wl, wr, softcap)
+                              : sipu_attention(&tO, &tL, &tQ, &tK, &tV, &tcq, &tck, NULL, NULL, scale, wl, wr, softcap);
+        CHECK(r == SIPU_OK, "attention: %s", sipu_last_error());
+        int bad = 0;
+        for (int i = 0; i < tq * Hq * Dv && bad < 5; i++) {
+            double g = load_f32(out + (size_t) i * item, dt);
+            if (!(fabs(g - want[i]) <= tol * fabs(want[i]) + tol)) {
+                bad++;
+                CHECK(0, "attention %s %s D=%d Dv=%d Hq=%d Hk=%d win=(%lld,%lld) cap=%g: out[%d] = %g, want %g", dt == SIPU_F32 ? "f32" : "bf16",
+                      paged ? "paged" : "packed", D, Dv, Hq, Hk, (long long) wl, (long long) wr, softcap, i, g, want[i]);
+            }
+        }
+        for (int i = 0; i < Hq * tq && bad < 5; i++)
+            if (!(fabs(lse[i] - wlse[i]) <= 1e-4 * fabs(wlse[i]) + 1e-4) && !(isinf(wlse[i]) && isinf(lse[i]))) {
+                bad++;
+                CHECK(0, "attention lse[%d] = %g, want %g", i, lse[i], wlse[i]);
+            }
+    }
+    free(q); free(k); free(v); free(want); free(wlse); free(sc); free(dq); free(dk); free(dv); free(kc); free(vc); free(out); free(lse); free(table);
+}
+
+static void test_attention(void) {
+    const int lq[] = {1, 37, 5}, lk[] = {700, 37, 90};
+    for (int dt = 0; dt < 2; dt++) {
+        int32_t t = dt ? SIPU_BF16 : SIPU_F32;
+        double tol = dt ? 2e-2 : 2e-5;
+        check_attention(t, 3, lq, lk, 6, 2, 72, 72, -1, 0, 0.0, tol);
+        check_attention(t, 3, lq, lk, 6, 2, 72, 40, 20, 0, 15.0, tol);
+        check_attention(t, 3, lq, lk, 6, 2, 128, 128, -1, -1, 0.0, tol);
+        check_attention(t, 3, lq, lk, 4, 4, 33, 17, 3, 2, 0.0, tol);
+        /* one long decode row: its keys split over the threads and merged */
+        const int dq[] = {1}, dk[] = {700}, dq2[] = {1, 2}, dk2[] = {300, 41};
+        check_attention(t, 1, dq, dk, 1, 1, 128, 128, -1, 0, 0.0, tol);
+        check_attention(t, 1, dq, dk, 8, 8, 64, 64, 100, 0, 0.0, tol);
+        /* many heads of a decode step read key row by key row */
+        check_attention(t, 2, dq2, dk2, 32, 16, 64, 48, -1, 0, 0.0, tol);
+        /* more queries than keys: the first rows see nothing (0, lse +inf) */
+        const int wq[] = {9}, wk[] = {4};
+        check_attention(t, 1, wq, wk, 2, 1, 16, 16, -1, 0, 0.0, tol);
+    }
+}
+
 int main(void) {
     printf("sipu_kernels %s, SIMD %s, %d threads\n", sipu_version(), sipu_simd_name(), sipu_get_num_threads());
     test_conversions();
@@ -328,7 +455,9 @@ int main(void) {
     test_norms();
     test_index_gather();
     test_sort_select_count();
+    test_attention();
     sipu_set_num_threads(1);
+    test_attention();
     test_binary_broadcast();
     test_matmul();
     test_gemm_paths();
