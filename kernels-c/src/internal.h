@@ -42,6 +42,8 @@ typedef struct {
     float (*sum_squares_f32)(int64_t n, const float *x);
     /* out[i] = e^x[i] within ~2 ulp of expf, incl. subnormal results, +-inf and NaN (out may be x) */
     void (*exp_f32)(int64_t n, const float *x, float *out);
+    /* out[i] = e^(x[i] - sub) as exp_f32 computes it; returns their sum (16 running sums) */
+    float (*exp_sum_f32)(int64_t n, const float *x, float sub, float *out);
     /* s[r * lds + j] = q_r . k_j over d elements, r < nr, j < nk (attention's few-row path) */
     void (*dot_rows_f32)(int nr, int nk, int64_t d, const float *q, int64_t ldq, const float *k, int64_t ldk, float *s, int64_t lds);
     /* o[r * ldo + c] += sum_j p[r * ldp + j] * v[j * ldv + c], c < d */

@@ -445,6 +445,47 @@ static void test_attention(void) {
     }
 }
 
+/* ---- softmax rows (the vectorized exp included) against double ---- */
+
+static void test_softmax(void) {
+    static const int ns[] = {1, 5, 16, 17, 100, 4099};
+    uint32_t seed = 7;
+    for (int t = 0; t < 6; t++) {
+        const int N = ns[t], R = 6;
+        float *x = malloc(sizeof(float) * R * N), *o = malloc(sizeof(float) * R * N);
+        for (int i = 0; i < R * N; i++) x[i] = 20.0f * attn_rand(&seed);
+        for (int j = 0; j < N; j++) {
+            if (j % 3 == 1) x[1 * N + j] = -INFINITY;  /* masked entries */
+            x[2 * N + j] = j == N / 2 ? 0.0f : -90.0f - (float) j; /* results down into the subnormals */
+            if (j == N - 1) x[3 * N + j] = NAN;
+            x[4 * N + j] = 80.0f + 0.001f * (float) j;       /* near expf's overflow before the shift */
+            x[5 * N + j] = -INFINITY;                         /* a fully masked row: NaN as in PyTorch */
+        }
+        int64_t sz[] = {R, N}, st[] = {N, 1};
+        sipu_tensor to = desc(o, SIPU_F32, 2, sz, st), ti = desc(x, SIPU_F32, 2, sz, st);
+        for (int lg = 0; lg < 2; lg++) {
+            CHECK(sipu_softmax_rows(&to, &ti, lg) == SIPU_OK, "%s", sipu_last_error());
+            int bad = 0;
+            for (int r = 0; r < R; r++) {
+                double mx = -INFINITY, z = 0;
+                int nan = 0;
+                for (int j = 0; j < N; j++) { double v = x[r * N + j]; if (v != v) nan = 1; else if (v > mx) mx = v; }
+                if (nan) mx = NAN;
+                for (int j = 0; j < N; j++) z += exp((double) x[r * N + j] - mx);
+                for (int j = 0; j < N && bad < 5; j++) {
+                    double v = (double) x[r * N + j] - mx, w = lg ? v - log(z) : exp(v) / z, g = o[r * N + j];
+                    int ok = isnan(w) ? isnan(g) : (w == g || fabs(g - w) <= 4e-6 * fabs(w) + (lg ? 4e-6 : 1e-44));
+                    if (!ok) {
+                        bad++;
+                        CHECK(0, "%s N=%d row %d [%d] = %g, want %g", lg ? "log_softmax" : "softmax", N, r, j, g, w);
+                    }
+                }
+            }
+        }
+        free(x); free(o);
+    }
+}
+
 int main(void) {
     printf("sipu_kernels %s, SIMD %s, %d threads\n", sipu_version(), sipu_simd_name(), sipu_get_num_threads());
     test_conversions();
@@ -456,6 +497,7 @@ int main(void) {
     test_index_gather();
     test_sort_select_count();
     test_attention();
+    test_softmax();
     sipu_set_num_threads(1);
     test_attention();
     test_binary_broadcast();
