@@ -486,6 +486,65 @@ static void test_softmax(void) {
     }
 }
 
+/* ---- contiguous float casts (the vectorized paths) bit for bit against convert.h ---- */
+
+static void cast_check(int32_t from, const void *src, int32_t to, int64_t n, const char *what) {
+    int fi = from == SIPU_F32 ? 4 : 2, ti = to == SIPU_F32 ? 4 : 2;
+    char *dst = malloc((size_t) n * ti);
+    int64_t sz[] = {n}, one[] = {1};
+    sipu_tensor td = desc(dst, to, 1, sz, one), ts = desc((void *) src, from, 1, sz, one);
+    CHECK(sipu_copy(&td, &ts) == SIPU_OK, "%s", sipu_last_error());
+    int bad = 0;
+    for (int64_t i = 0; i < n && bad < 5; i++) {
+        const char *s = (const char *) src + i * fi;
+        float f = load_f32(s, from);
+        char want[4];
+        if (from != SIPU_F32 && to != SIPU_F32) store_f32(want, to, f);   /* via fp32, as c10 converts */
+        else if (to == SIPU_F32) memcpy(want, &f, 4);
+        else store_f32(want, to, f);
+        if (memcmp(want, dst + i * ti, (size_t) ti)) {
+            bad++;
+            uint32_t w = 0, g = 0, x = 0;
+            memcpy(&w, want, (size_t) ti), memcpy(&g, dst + i * ti, (size_t) ti), memcpy(&x, s, (size_t) fi);
+            CHECK(0, "%s: element %lld (0x%x) gives 0x%x, want 0x%x", what, (long long) i, x, g, w);
+        }
+    }
+    free(dst);
+}
+
+static void test_casts(void) {
+    /* every 16-bit pattern, five times over so the long-run (streaming) path is taken too */
+    const int64_t n16 = 5 * 65536 + 13;
+    uint16_t *h = malloc(sizeof(uint16_t) * n16);
+    for (int64_t i = 0; i < n16; i++) h[i] = (uint16_t) (i * 40503u);
+    cast_check(SIPU_F16, h, SIPU_F32, n16, "f16 -> f32");
+    cast_check(SIPU_BF16, h, SIPU_F32, n16, "bf16 -> f32");
+    cast_check(SIPU_F16, h, SIPU_BF16, n16, "f16 -> bf16");
+    cast_check(SIPU_BF16, h, SIPU_F16, n16, "bf16 -> f16");
+    cast_check(SIPU_F16, h + 3, SIPU_F32, 1000, "f16 -> f32, short and misaligned");
+    /* f32: each f16 value, the midpoints to its neighbours and one ulp either side, NaN payloads, subnormals, overflow */
+    const int64_t n32 = 6 * 65536 + 64;
+    uint32_t *u = malloc(sizeof(uint32_t) * n32);
+    int64_t m = 0;
+    for (uint32_t b = 0; b < 65536; b++) {
+        float f = f16_to_f32((uint16_t) b), g = f16_to_f32((uint16_t) (b + 1));
+        float mid = isfinite(f) && isfinite(g) ? (f + g) / 2 : f;
+        uint32_t fb, mb;
+        memcpy(&fb, &f, 4), memcpy(&mb, &mid, 4);
+        u[m++] = fb, u[m++] = mb, u[m++] = mb + 1, u[m++] = mb - 1, u[m++] = fb ^ (b << 7), u[m++] = b * 2654435761u;
+    }
+    const uint32_t special[] = {0x7F800001u, 0xFFFFFFFFu, 0x7FC00001u, 0xFFC12345u, 0x7F800000u, 0xFF800000u, 0x00000001u, 0x807FFFFFu,
+                                0x477FF000u, 0x477FEFFFu, 0x47800000u, 0x33000000u, 0x33000001u, 0x387FC000u, 0x3F808000u, 0x3F818000u};
+    for (int i = 0; i < 16; i++) u[m++] = special[i];
+    while (m < n32) u[m] = (uint32_t) m * 0x9E3779B9u, m++;
+    cast_check(SIPU_F32, u, SIPU_F16, n32, "f32 -> f16");
+    cast_check(SIPU_F32, u, SIPU_BF16, n32, "f32 -> bf16");
+    cast_check(SIPU_F32, u + 5, SIPU_F16, 777, "f32 -> f16, short and misaligned");
+    cast_check(SIPU_F32, u + n32 - 40, SIPU_BF16, 40, "f32 -> bf16 specials");
+    free(h);
+    free(u);
+}
+
 int main(void) {
     printf("sipu_kernels %s, SIMD %s, %d threads\n", sipu_version(), sipu_simd_name(), sipu_get_num_threads());
     test_conversions();
@@ -498,7 +557,9 @@ int main(void) {
     test_sort_select_count();
     test_attention();
     test_softmax();
+    test_casts();
     sipu_set_num_threads(1);
+    test_casts();
     test_attention();
     test_binary_broadcast();
     test_matmul();
