@@ -52,6 +52,8 @@ static const gk_isa *pick_isa(void) {
     }
 }
 
+const gk_isa *sipu_gk_pick(void) { return pick_isa(); }
+
 /* ---- element access ---- */
 
 typedef struct {

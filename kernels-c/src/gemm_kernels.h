@@ -46,6 +46,9 @@ typedef struct {
 
 extern const gk_isa sipu_gk_avx2, sipu_gk_avx512, sipu_gk_avx512_bf16;
 
+/* The microkernels of the path sipu_simd() names (attention.c reuses the tiles). */
+const gk_isa *sipu_gk_pick(void);
+
 /* The GEMM of one matrix pair; b is read as K x N (element strides sb0 along K, sb1 along N). */
 typedef struct {
     int64_t m, n, k;
