@@ -21,6 +21,8 @@
 /* B micro-panels of KC x 32 (24 KiB fp32, 16 KiB bf16) stay in the 32 KiB L1 while A panels stream */
 #define KC_F32 192
 #define KC_BF16 256
+/* AMX: a 32-column b panel of KC_AMX (32 KiB) */
+#define KC_AMX 512
 
 /* ---- plain C microkernel (scalar path; the compiler may still vectorize it) ---- */
 
@@ -41,7 +43,7 @@ static void plain_f32(int64_t kc, const float *ap, const float *bp, float *c, in
         }
 }
 
-static const gk_isa gk_plain = {"scalar", PMR, PNR, plain_f32, NULL, NULL, NULL};
+static const gk_isa gk_plain = {"scalar", PMR, PNR, plain_f32, NULL, NULL, NULL, NULL};
 
 static const gk_isa *pick_isa(void) {
     switch (sipu_simd()) {
@@ -75,10 +77,16 @@ static inline uint32_t get_bf16(const gk_tables *tb, const char *base, int64_t o
 /* ---- packing ---- */
 
 /* f32 panels of B: rows p0..p0+kc, columns n0..n0+nc, each NR-wide panel [kc][NR], zero beyond N. */
-static void pack_b_f32(const sipu_gemm_job *j, int nr, int64_t p0, int64_t kc, int64_t n0, int64_t nc, float *bp) {
+static void pack_b_f32(const sipu_gemm_job *j, const gk_isa *isa, int nr, int64_t p0, int64_t kc, int64_t n0, int64_t nc, float *bp) {
     for (int64_t jp = 0; jp < nc; jp += nr) {
         float *panel = bp + (jp / nr) * kc * nr;
         int w = (int) (nc - jp < nr ? nc - jp : nr);
+        if (isa->pack_kt && nr % 16 == 0 && j->sb0 == 1 && j->sb1 != 1 && (j->tb == SIPU_F32 || j->tb == SIPU_BF16)) {
+            int isz = sipu_itemsize(j->tb);
+            isa->pack_kt(j->tb == SIPU_F32 ? GK_PK_F32 : GK_PK_BF16_F32, j->b + ((n0 + jp) * j->sb1 + p0) * isz, j->sb1, kc, w,
+                         (uint32_t *) panel, nr, kc);
+            continue;
+        }
         if (w < nr) memset(panel, 0, (size_t) (kc * nr) * sizeof(float));
         if (j->sb0 == 1 && j->sb1 != 1) {
             for (int jj = 0; jj < w; jj++)
@@ -103,13 +111,19 @@ static void pack_a_f32(const sipu_gemm_job *j, int mr, int64_t m0, int64_t mc, i
     }
 }
 
-/* bf16 pair panels of B: [kq][NR] of (b[2q][n], b[2q+1][n]), zero beyond K and N. */
-static void pack_b_bf16(const sipu_gemm_job *j, const gk_tables *tb, int nr, int64_t p0, int64_t kc, int64_t n0, int64_t nc, uint32_t *bp) {
+/* bf16 pair panels of B: [kqp][NR] of (b[2q][n], b[2q+1][n]), zero beyond K and N (kqp >= the kq pairs of kc). */
+static void pack_b_bf16(const sipu_gemm_job *j, const gk_isa *isa, const gk_tables *tb, int nr, int64_t p0, int64_t kc, int64_t kqp, int64_t n0,
+                        int64_t nc, uint32_t *bp) {
     int64_t kq = (kc + 1) / 2;
     for (int64_t jp = 0; jp < nc; jp += nr) {
-        uint32_t *panel = bp + (jp / nr) * kq * nr;
+        uint32_t *panel = bp + (jp / nr) * kqp * nr;
         int w = (int) (nc - jp < nr ? nc - jp : nr);
-        if (w < nr || (kc & 1)) memset(panel, 0, (size_t) (kq * nr) * sizeof(uint32_t));
+        if (isa->pack_kt && nr % 16 == 0 && j->sb0 == 1 && j->sb1 != 1 && (j->tb == SIPU_BF16 || j->tb == SIPU_F8E4M3FN)) {
+            int isz = sipu_itemsize(j->tb);
+            isa->pack_kt(j->tb == SIPU_BF16 ? GK_PK_BF16 : GK_PK_E4M3, j->b + ((n0 + jp) * j->sb1 + p0) * isz, j->sb1, kc, w, panel, nr, kqp);
+            continue;
+        }
+        if (w < nr || (kc & 1) || kqp > kq) memset(panel, 0, (size_t) (kqp * nr) * sizeof(uint32_t));
         if (j->sb0 == 1 && j->sb1 != 1 && j->tb == SIPU_BF16) {
             /* weights [N, K]: a pair of K is already one 32-bit word */
             for (int jj = 0; jj < w; jj++) {
@@ -163,13 +177,32 @@ static void pack_a_bf16(const sipu_gemm_job *j, const gk_tables *tb, int mr, int
     }
 }
 
+/* AMX a panels: 32 rows of kqp words (pairs of K along the row), zero beyond M and K. */
+static void pack_a_amx(const sipu_gemm_job *j, const gk_tables *tb, int64_t m0, int64_t mc, int64_t p0, int64_t kc, int64_t kqp, uint32_t *ap) {
+    for (int64_t ip = 0; ip < mc; ip += GK_AMX_MR) {
+        uint32_t *panel = ap + (ip / GK_AMX_MR) * kqp * GK_AMX_MR;
+        int h = (int) (mc - ip < GK_AMX_MR ? mc - ip : GK_AMX_MR);
+        if (j->sa1 == 1 && (j->ta == SIPU_BF16 || j->ta == SIPU_F8E4M3FN)) {
+            int isz = sipu_itemsize(j->ta);
+            sipu_gk_amx_pack_a(j->ta == SIPU_BF16 ? GK_PK_BF16 : GK_PK_E4M3, j->a + ((m0 + ip) * j->sa0 + p0) * isz, j->sa0, kc, h, panel, kqp);
+            continue;
+        }
+        memset(panel, 0, (size_t) (kqp * GK_AMX_MR) * sizeof(uint32_t));
+        for (int r = 0; r < h; r++) {
+            uint16_t *dst = (uint16_t *) (panel + r * kqp);
+            int64_t row = (m0 + ip + r) * j->sa0;
+            for (int64_t p = 0; p < kc; p++) dst[p] = (uint16_t) get_bf16(tb, j->a, row + (p0 + p) * j->sa1, j->ta);
+        }
+    }
+}
+
 /* ---- the blocked loop over one thread's rectangle ---- */
 
 typedef struct {
     const sipu_gemm_job *job;
     const gk_isa *isa;
     const gk_tables *tables;
-    bool bf;
+    bool bf, amx;
     int mr, nr;
     int64_t kc, mc;
 } plan;
@@ -184,11 +217,13 @@ static void run_rect(const plan *pl, int64_t m0, int64_t m1, int64_t n0, int64_t
         int64_t nc = n1 - jc < NC ? n1 - jc : NC;
         for (int64_t pc = 0; pc < j->k; pc += pl->kc) {
             int64_t kc = j->k - pc < pl->kc ? j->k - pc : pl->kc, kq = (kc + 1) / 2, kb = pc / GK_SCALE_BLOCK;
-            if (pl->bf) pack_b_bf16(j, pl->tables, nr, pc, kc, jc, nc, bbuf);
-            else pack_b_f32(j, nr, pc, kc, jc, nc, bbuf);
+            if (pl->amx) kq = (kq + 15) / 16 * 16; /* whole 16-pair steps of the tiles, zero-padded */
+            if (pl->bf) pack_b_bf16(j, pl->isa, pl->tables, nr, pc, kc, kq, jc, nc, bbuf);
+            else pack_b_f32(j, pl->isa, nr, pc, kc, jc, nc, bbuf);
             for (int64_t ic = m0; ic < m1; ic += pl->mc) {
                 int64_t mc = m1 - ic < pl->mc ? m1 - ic : pl->mc;
-                if (pl->bf) pack_a_bf16(j, pl->tables, mr, ic, mc, pc, kc, abuf);
+                if (pl->amx) pack_a_amx(j, pl->tables, ic, mc, pc, kc, kq, abuf);
+                else if (pl->bf) pack_a_bf16(j, pl->tables, mr, ic, mc, pc, kc, abuf);
                 else pack_a_f32(j, mr, ic, mc, pc, kc, abuf);
                 for (int64_t jr = 0; jr < nc; jr += nr) {
                     int w = (int) (nc - jr < nr ? nc - jr : nr);
@@ -202,7 +237,10 @@ static void run_rect(const plan *pl, int64_t m0, int64_t m1, int64_t n0, int64_t
                         bool full = h == mr && w == nr;
                         float *dst = full ? c : tmp;
                         int64_t ldd = full ? j->ldc : nr;
-                        if (pl->bf)
+                        if (pl->amx)
+                            sipu_gk_amx_tile(kq, (const uint32_t *) abuf + (ir / mr) * kq * mr, (const uint32_t *) bbuf + (jr / nr) * kq * nr,
+                                             dst, ldd, full && acc, scaled ? rs : NULL, cs);
+                        else if (pl->bf)
                             pl->isa->bf16(kq, (const uint32_t *) abuf + (ir / mr) * kq * mr, (const uint32_t *) bbuf + (jr / nr) * kq * nr,
                                           dst, ldd, full && acc, scaled ? rs : NULL, cs);
                         else
@@ -285,6 +323,46 @@ static sipu_status run_gemv(const sipu_gemm_job *j, const gk_isa *isa, const gk_
     return SIPU_OK;
 }
 
+/* AMX decode: the weights feed the tiles directly (gemm_amx.c); a^T and its scales packed once, rows of w split over threads */
+static sipu_status run_amx_decode(const sipu_gemm_job *j, const gk_isa *isa, const gk_tables *tables, int threads, const char *fn) {
+    const int64_t M = j->m, N = j->n, K = j->k, kpad = (K + 127) / 128 * 128, kq = kpad / 2, KB = kpad / 128;
+    const bool fp8 = j->tb == SIPU_F8E4M3FN;
+    uint32_t *at = aligned_alloc(64, (size_t) (kq * 16) * 4);
+    float *ast = fp8 ? aligned_alloc(64, (size_t) (KB * 16) * 4) : NULL;
+    if (!at || (fp8 && !ast)) {
+        free(at);
+        free(ast);
+        return sipu_fail(SIPU_ERR_OUT_OF_MEMORY, "%s: no memory for a [%lld, %lld]", fn, (long long) M, (long long) K);
+    }
+    if (j->sa1 == 1 && isa->pack_kt)
+        isa->pack_kt(j->ta == SIPU_BF16 ? GK_PK_BF16 : GK_PK_E4M3, j->a, j->sa0, K, (int) M, at, 16, kq);
+    else {
+        memset(at, 0, (size_t) (kq * 16) * 4);
+        for (int64_t m = 0; m < M; m++)
+            for (int64_t p = 0; p < K; p++) ((uint16_t *) (at + (p / 2) * 16 + m))[p & 1] = (uint16_t) get_bf16(tables, j->a, m * j->sa0 + p * j->sa1, j->ta);
+    }
+    if (fp8)
+        for (int64_t kb = 0; kb < KB; kb++)
+            for (int m = 0; m < 16; m++) ast[kb * 16 + m] = m < M ? j->as[m * j->ldas + kb] : 0.0f;
+    const int ib = sipu_itemsize(j->tb);
+    const int64_t groups = (N + GK_AMX_DEC_N - 1) / GK_AMX_DEC_N;
+    if (threads > groups) threads = (int) groups;
+    #pragma omp parallel num_threads(threads)
+    {
+        sipu_gk_amx_begin();
+        #pragma omp for schedule(static)
+        for (int64_t g = 0; g < groups; g++) {
+            int64_t n0 = g * GK_AMX_DEC_N, nn = N - n0 < GK_AMX_DEC_N ? N - n0 : GK_AMX_DEC_N;
+            sipu_gk_amx_decode(fp8, nn, K, at, (const uint8_t *) j->b + n0 * j->sb1 * ib, j->sb1, (int) M, j->c + n0, j->ldc, ast,
+                               fp8 ? j->bs + (n0 / GK_SCALE_BLOCK) * j->ldbs : NULL);
+        }
+        sipu_gk_amx_end();
+    }
+    free(at);
+    free(ast);
+    return SIPU_OK;
+}
+
 /* ---- entry ---- */
 
 sipu_status sipu_gemm_run(const sipu_gemm_job *j, const char *fn) {
@@ -305,11 +383,16 @@ sipu_status sipu_gemm_run(const sipu_gemm_job *j, const char *fn) {
     }
     /* decode: weights K-contiguous, few rows of a */
     if (j->m <= GEMV_MAX_M && j->sb0 == 1 && j->n > 1) {
+        /* measured: one row of bf16, or up to 4 of e4m3, stream faster through the register loops below */
+        if (bf && sipu_amx() && j->m <= GK_AMX_DEC_M && j->m > (scaled ? 4 : 1) && j->sb1 != 1 && (j->tb == SIPU_F8E4M3FN) == scaled)
+            return run_amx_decode(j, isa, &tables, threads, fn);
         if (bf && isa->gemv_bf16) return run_gemv(j, isa, &tables, true, threads, fn);
         if (!scaled && (j->tb == SIPU_F32 || j->tb == SIPU_BF16)) return run_gemv(j, isa, &tables, false, threads, fn);
     }
 
-    plan pl = {j, isa, &tables, bf, bf ? 14 : isa->mr, bf ? 32 : isa->nr, scaled ? GK_SCALE_BLOCK : bf ? KC_BF16 : KC_F32, 0};
+    const bool amx = bf && sipu_amx();
+    plan pl = {j, isa, &tables, bf, amx, amx ? GK_AMX_MR : bf ? 14 : isa->mr, amx ? GK_AMX_NR : bf ? 32 : isa->nr,
+               scaled ? GK_SCALE_BLOCK : amx ? KC_AMX : bf ? KC_BF16 : KC_F32, 0};
     pl.mc = (MC_TARGET + pl.mr - 1) / pl.mr * pl.mr;
     /* split the longer side in units of tiles (N in 128s when scaled, so a tile never straddles a scale block) */
     int64_t nunit = scaled ? GK_SCALE_BLOCK : pl.nr;
@@ -317,7 +400,9 @@ sipu_status sipu_gemm_run(const sipu_gemm_job *j, const char *fn) {
     bool split_n = ntiles >= threads * 2 || ntiles >= mtiles;
     int64_t tiles = split_n ? ntiles : mtiles;
     if (threads > tiles) threads = (int) tiles;
-    size_t abytes = (size_t) (pl.mc * pl.kc) * sizeof(float) + 64, bbytes = (size_t) (NC * pl.kc) * sizeof(float) + 64;
+    /* words per panel row: kc (f32), or pairs of K, padded to 16 pairs for AMX; one word more than needed either way */
+    int64_t kw = pl.amx ? (pl.kc / 2 + 15) / 16 * 16 : pl.kc;
+    size_t abytes = (size_t) (pl.mc * kw) * sizeof(float) + 64, bbytes = (size_t) (NC * kw) * sizeof(float) + 64;
     abytes = (abytes + 63) / 64 * 64;
     bbytes = (bbytes + 63) / 64 * 64;
     bool oom = false;
@@ -333,6 +418,7 @@ sipu_status sipu_gemm_run(const sipu_gemm_job *j, const char *fn) {
         if (!abuf || !bbuf) {
             oom = true;
         } else if (t0 < t1) {
+            if (pl.amx) sipu_gk_amx_begin();
             if (split_n) {
                 int64_t e = t1 * nunit < j->n ? t1 * nunit : j->n;
                 run_rect(&pl, 0, j->m, t0 * nunit, e, abuf, bbuf);
@@ -340,6 +426,7 @@ sipu_status sipu_gemm_run(const sipu_gemm_job *j, const char *fn) {
                 int64_t e = t1 * pl.mr < j->m ? t1 * pl.mr : j->m;
                 run_rect(&pl, t0 * pl.mr, e, 0, j->n, abuf, bbuf);
             }
+            if (pl.amx) sipu_gk_amx_end();
         }
         free(abuf);
         free(bbuf);

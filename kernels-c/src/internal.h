@@ -14,6 +14,8 @@
 sipu_status sipu_fail(sipu_status code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 int sipu_threads(void);
+/* AMX tiles usable (cpuid, XCR0 and the OS permission; not with SIPU_SIMD forcing a lower path) */
+bool sipu_amx(void);
 
 /* Element size of a dtype code, 0 for an invalid code. */
 int sipu_itemsize(int32_t dtype);
