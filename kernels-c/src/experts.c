@@ -74,7 +74,7 @@ static void gemm_block(const weights *g, int64_t e, int64_t n0, int64_t n1, cons
 static void gemm_experts(const weights *g, const int64_t *off, int64_t E, const float *x, const float *xs, float *out,
                          float *scratch) {
     const int64_t blocks = (g->rows + NB - 1) / NB, KB = (g->cols + QB - 1) / QB;
-    #pragma omp parallel num_threads(sipu_threads())
+    #pragma omp parallel num_threads(sipu_threads_for(2.0 * (double) off[E] * (double) g->rows * (double) g->cols))
     {
         #ifdef _OPENMP
         float *wrow = scratch + (size_t) omp_get_thread_num() * (size_t) g->cols;

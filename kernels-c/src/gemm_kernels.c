@@ -374,8 +374,7 @@ sipu_status sipu_gemm_run(const sipu_gemm_job *j, const char *fn) {
     gk_tables tables;
     for (int v = 0; v < 256; v++) tables.e4m3_bf16[v] = f32_to_bf16(e4m3_to_f32((uint8_t) v));
     double flops = (double) j->m * (double) j->n * (double) j->k;
-    int threads = sipu_threads();
-    if (flops < 200000) threads = 1;
+    int threads = sipu_threads_for(2 * flops);
 
     if (j->k == 0) {
         for (int64_t m = 0; m < j->m; m++) memset(j->c + m * j->ldc, 0, (size_t) j->n * sizeof(float));

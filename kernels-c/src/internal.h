@@ -14,6 +14,13 @@
 sipu_status sipu_fail(sipu_status code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 int sipu_threads(void);
+/*
+ * The threads worth waking for `work` (flops, or bytes moved): one until there are a few million
+ * per thread. Below that a parallel region costs more than it saves on a quiet machine, and on a
+ * busy one (a JVM's own threads, other processes) each region can wait a scheduler slice for its
+ * workers: small ops (decode steps of a small model) must not fork at all.
+ */
+int sipu_threads_for(double work);
 /* AMX tiles usable (cpuid, XCR0 and the OS permission; not with SIPU_SIMD forcing a lower path) */
 bool sipu_amx(void);
 

@@ -108,6 +108,12 @@ SIPU_API void sipu_set_num_threads(int32_t n) { num_threads = n > 0 ? n : 1; }
 SIPU_API int32_t sipu_get_num_threads(void) { return num_threads; }
 int sipu_threads(void) { return num_threads; }
 
+int sipu_threads_for(double work) {
+    const double per_thread = 4e6;
+    double k = work / per_thread;
+    return k >= num_threads ? num_threads : k < 2 ? 1 : (int) k;
+}
+
 /* ---- descriptors ---------------------------------------------------------------------------- */
 
 int sipu_itemsize(int32_t d) {

@@ -219,7 +219,8 @@ static void check_fp8_shape(int M, int K, int N, int32_t odt) {
 
 static void test_gemm_paths(void) {
     /* odd shapes: M, N, K off every tile (14x32, 6x16, 4x16), K off 128 and odd, small M (weight streaming) and large */
-    static const int shapes[][3] = {{1, 37, 19}, {3, 301, 45}, {16, 129, 70}, {17, 515, 33}, {29, 77, 130}, {45, 1031, 97}, {2, 1, 5}, {200, 260, 300}, {9, 1300, 70}};
+    static const int shapes[][3] = {{1, 37, 19}, {3, 301, 45}, {16, 129, 70}, {17, 515, 33}, {29, 77, 130}, {45, 1031, 97}, {2, 1, 5}, {200, 260, 300}, {9, 1300, 70},
+                                       {4, 2100, 600} /* weight streaming with enough work for every thread */};
     static const int32_t dts[] = {SIPU_F32, SIPU_BF16, SIPU_F16};
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
         for (int d = 0; d < 3; d++)
@@ -530,10 +531,13 @@ static void test_attention(void) {
         check_attention(t, 3, lq, lk, 6, 2, 72, 40, 20, 0, 15.0, tol);
         check_attention(t, 3, lq, lk, 6, 2, 128, 128, -1, -1, 0.0, tol);
         check_attention(t, 3, lq, lk, 4, 4, 33, 17, 3, 2, 0.0, tol);
-        /* one long decode row: its keys split over the threads and merged */
+        /* one long decode row (too little work for a second thread) */
         const int dq[] = {1}, dk[] = {700}, dq2[] = {1, 2}, dk2[] = {300, 41};
         check_attention(t, 1, dq, dk, 1, 1, 128, 128, -1, 0, 0.0, tol);
         check_attention(t, 1, dq, dk, 8, 8, 64, 64, 100, 0, 0.0, tol);
+        /* enough work for every thread (small steps run on one): the keys split and merged */
+        const int lq1[] = {1}, lk1[] = {6000};
+        check_attention(t, 1, lq1, lk1, 8, 8, 128, 128, -1, 0, 0.0, tol);
         /* many heads of a decode step read key row by key row */
         check_attention(t, 2, dq2, dk2, 32, 16, 64, 48, -1, 0, 0.0, tol);
         /* more queries than keys: the first rows see nothing (0, lse +inf) */
