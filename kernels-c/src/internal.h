@@ -23,6 +23,8 @@ int sipu_threads(void);
 int sipu_threads_for(double work);
 /* AMX tiles usable (cpuid, XCR0 and the OS permission; not with SIPU_SIMD forcing a lower path) */
 bool sipu_amx(void);
+/* Whether the CPU and the OS offer AMX-BF16 at all, whatever SIPU_SIMD forces (the machine-limit probe). */
+bool sipu_amx_available(void);
 
 /* Element size of a dtype code, 0 for an invalid code. */
 int sipu_itemsize(int32_t dtype);

@@ -6,9 +6,6 @@
 #include "internal.h"
 #include "probe.h"
 
-#include <cpuid.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -52,24 +49,8 @@ static double run_threads(int64_t iters, int bf16) {
 
 SIPU_API double sipu_probe_fma_f32(int64_t iters) { return run_threads(iters, 0); }
 
-/* AMX needs the CPU (cpuid 7.0 EDX: bit 24 AMX-TILE, bit 22 AMX-BF16) and, on Linux, the kernel's
-   per-process permission for the tile data state (arch_prctl ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA). */
-static int amx_usable(void) {
-    static int usable = -1;
-    if (usable < 0) {
-        unsigned a, b, c, d;
-        int cpu = __get_cpuid_count(7, 0, &a, &b, &c, &d) && (d >> 24 & 1) && (d >> 22 & 1);
-#ifdef SYS_arch_prctl
-        usable = cpu && syscall(SYS_arch_prctl, 0x1023 /* ARCH_REQ_XCOMP_PERM */, 18 /* XFEATURE_XTILEDATA */) == 0;
-#else
-        usable = 0;
-#endif
-    }
-    return usable;
-}
-
 SIPU_API double sipu_probe_amx_bf16(int64_t iters) {
-    if (iters <= 0 || !amx_usable()) return 0;
+    if (iters <= 0 || !sipu_amx_available()) return 0;
     double flops = 0;
     float sink = 0;
     #pragma omp parallel num_threads(sipu_threads()) reduction(+ : flops, sink)

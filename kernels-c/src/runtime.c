@@ -17,7 +17,7 @@
 static _Thread_local char last_error[512];
 static int simd_level = -1;
 static int num_threads = 0;
-static bool amx_ok = false;
+static bool amx_ok = false, amx_hw = false;
 
 sipu_status sipu_fail(sipu_status code, const char *fmt, ...) {
     va_list ap;
@@ -73,7 +73,8 @@ __attribute__((constructor)) static void sipu_init(void) {
     simd_level = detect_simd();
     bool forced = simd_level < 0;
     if (forced) simd_level = -simd_level - 1;
-    amx_ok = !forced && simd_level == SIPU_SIMD_AVX512_BF16 && detect_amx();
+    amx_hw = detect_amx();
+    amx_ok = !forced && simd_level == SIPU_SIMD_AVX512_BF16 && amx_hw;
     const char *n = getenv("SIPU_NUM_THREADS");
     int t = n ? atoi(n) : 0;
 #ifdef _OPENMP
@@ -85,6 +86,7 @@ __attribute__((constructor)) static void sipu_init(void) {
 SIPU_API int32_t sipu_simd(void) { return simd_level; }
 
 bool sipu_amx(void) { return amx_ok; }
+bool sipu_amx_available(void) { return amx_hw; }
 
 SIPU_API const char *sipu_simd_name(void) {
     switch (simd_level) {
