@@ -223,7 +223,7 @@ static void run_rect(const plan *pl, int64_t m0, int64_t m1, int64_t n0, int64_t
     const int mr = pl->mr, nr = pl->nr;
     const bool scaled = j->as != NULL;
     float tmp[GK_MAX_MR * GK_MAX_NR];
-    float rs[GK_MAX_MR];
+    float rs[GK_AMX_FP8_BLOCKS * GK_MAX_MR], cs4[GK_AMX_FP8_BLOCKS];
     for (int64_t jc = n0; jc < n1; jc += NC) {
         int64_t nc = n1 - jc < NC ? n1 - jc : NC;
         for (int64_t pc = 0; pc < j->k; pc += pl->kc) {
@@ -239,16 +239,28 @@ static void run_rect(const plan *pl, int64_t m0, int64_t m1, int64_t n0, int64_t
                 for (int64_t jr = 0; jr < nc; jr += nr) {
                     int w = (int) (nc - jr < nr ? nc - jr : nr);
                     float cs = scaled ? j->bs[((jc + jr) / GK_SCALE_BLOCK) * j->ldbs + kb] : 1.0f;
+                    const int64_t nsb = (kc + GK_SCALE_BLOCK - 1) / GK_SCALE_BLOCK; /* scale blocks in this K block (AMX fp8: up to 4) */
+                    if (scaled)
+                        for (int64_t sb = 0; sb < nsb; sb++) cs4[sb] = j->bs[((jc + jr) / GK_SCALE_BLOCK) * j->ldbs + kb + sb];
                     for (int64_t ir = 0; ir < mc; ir += mr) {
                         int h = (int) (mc - ir < mr ? mc - ir : mr);
                         if (scaled)
-                            for (int r = 0; r < mr; r++) rs[r] = r < h ? j->as[(ic + ir + r) * j->ldas + kb] : 0.0f;
+                            for (int64_t sb = 0; sb < nsb; sb++)
+                                for (int r = 0; r < mr; r++) rs[sb * mr + r] = r < h ? j->as[(ic + ir + r) * j->ldas + kb + sb] : 0.0f;
                         float *c = j->c + (ic + ir) * j->ldc + jc + jr;
                         int acc = pc > 0;
                         bool full = h == mr && w == nr;
                         float *dst = full ? c : tmp;
                         int64_t ldd = full ? j->ldc : nr;
-                        if (pl->amx)
+                        /* edge tiles: the running sum goes through tmp so the additions keep their order */
+                        if (!full && acc && scaled && pl->amx) {
+                            memset(tmp, 0, sizeof tmp);
+                            for (int r = 0; r < h; r++) memcpy(tmp + r * nr, c + r * j->ldc, (size_t) w * sizeof(float));
+                        }
+                        if (pl->amx && scaled)
+                            sipu_gk_amx_tile_scaled(kq, (const uint32_t *) abuf + (ir / mr) * kq * mr, (const uint32_t *) bbuf + (jr / nr) * kq * nr,
+                                                    dst, ldd, acc, rs, cs4);
+                        else if (pl->amx)
                             sipu_gk_amx_tile(kq, (const uint32_t *) abuf + (ir / mr) * kq * mr, (const uint32_t *) bbuf + (jr / nr) * kq * nr,
                                              dst, ldd, full && acc, scaled ? rs : NULL, cs);
                         else if (pl->bf)
@@ -257,7 +269,9 @@ static void run_rect(const plan *pl, int64_t m0, int64_t m1, int64_t n0, int64_t
                         else
                             pl->isa->f32(kc, (const float *) abuf + (ir / mr) * kc * mr, (const float *) bbuf + (jr / nr) * kc * nr,
                                          dst, ldd, full && acc, scaled ? rs : NULL, cs);
-                        if (!full)
+                        if (!full && scaled && pl->amx)
+                            for (int r = 0; r < h; r++) memcpy(c + r * j->ldc, tmp + r * nr, (size_t) w * sizeof(float));
+                        else if (!full)
                             for (int r = 0; r < h; r++)
                                 for (int jj = 0; jj < w; jj++) c[r * j->ldc + jj] = acc ? c[r * j->ldc + jj] + tmp[r * nr + jj] : tmp[r * nr + jj];
                     }
@@ -403,7 +417,7 @@ sipu_status sipu_gemm_run(const sipu_gemm_job *j, const char *fn) {
 
     const bool amx = bf && sipu_amx();
     plan pl = {j, isa, &tables, bf, amx, amx ? GK_AMX_MR : bf ? 14 : isa->mr, amx ? GK_AMX_NR : bf ? 32 : isa->nr,
-               scaled ? GK_SCALE_BLOCK : amx ? KC_AMX : bf ? KC_BF16 : KC_F32, 0};
+               scaled ? (amx ? GK_AMX_FP8_BLOCKS : 1) * GK_SCALE_BLOCK : amx ? KC_AMX : bf ? KC_BF16 : KC_F32, 0};
     pl.mc = (MC_TARGET + pl.mr - 1) / pl.mr * pl.mr;
     /* split the longer side in units of tiles (N in 128s when scaled, so a tile never straddles a scale block) */
     int64_t nunit = scaled ? GK_SCALE_BLOCK : pl.nr;
