@@ -43,7 +43,7 @@ static void plain_f32(int64_t kc, const float *ap, const float *bp, float *c, in
         }
 }
 
-static const gk_isa gk_plain = {"scalar", PMR, PNR, plain_f32, NULL, NULL, NULL, NULL, NULL};
+static const gk_isa gk_plain = {"scalar", PMR, PNR, plain_f32, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
 
 static const gk_isa *pick_isa(void) {
     switch (sipu_simd()) {
@@ -266,7 +266,12 @@ static void run_rect(const plan *pl, int64_t m0, int64_t m1, int64_t n0, int64_t
                         else if (pl->bf)
                             pl->isa->bf16(kq, (const uint32_t *) abuf + (ir / mr) * kq * mr, (const uint32_t *) bbuf + (jr / nr) * kq * nr,
                                           dst, ldd, full && acc, scaled ? rs : NULL, cs);
-                        else
+                        else if (!full && w == nr && pl->isa->f32_rows) {
+                            /* the last rows of M: only h rows computed, straight into c */
+                            pl->isa->f32_rows(h, kc, (const float *) abuf + (ir / mr) * kc * mr, (const float *) bbuf + (jr / nr) * kc * nr,
+                                              c, j->ldc, acc, scaled ? rs : NULL, cs);
+                            continue;
+                        } else
                             pl->isa->f32(kc, (const float *) abuf + (ir / mr) * kc * mr, (const float *) bbuf + (jr / nr) * kc * nr,
                                          dst, ldd, full && acc, scaled ? rs : NULL, cs);
                         if (!full && scaled && pl->amx)
@@ -276,6 +281,54 @@ static void run_rect(const plan *pl, int64_t m0, int64_t m1, int64_t n0, int64_t
                                 for (int jj = 0; jj < w; jj++) c[r * j->ldc + jj] = acc ? c[r * j->ldc + jj] + tmp[r * nr + jj] : tmp[r * nr + jj];
                     }
                 }
+            }
+        }
+    }
+}
+
+/*
+ * f32 with K-contiguous b (linear weights) and at most STREAM_M rows (measured: at 512 rows the
+ * BLIS order wins): all rows of a are packed per K
+ * block, then b one 32-column micro-panel at a time, each packed from L2 because the tiles of the one
+ * before prefetched it while they computed (packing the weights otherwise waits on memory: each column
+ * is a short stream of kc elements the hardware prefetchers do not follow).
+ */
+#define STREAM_M 256
+
+static void run_rect_stream(const plan *pl, int64_t m0, int64_t m1, int64_t n0, int64_t n1, void *abuf, void *bbuf) {
+    const sipu_gemm_job *j = pl->job;
+    const int mr = pl->mr, nr = pl->nr;
+    const int64_t mc = m1 - m0, bsz = sipu_itemsize(j->tb), ldb = j->sb1 * bsz;
+    float tmp[GK_MAX_MR * GK_MAX_NR];
+    int cur = 0; /* which half of bbuf holds the micro-panel to multiply */
+    for (int64_t pc = 0; pc < j->k; pc += pl->kc) {
+        int64_t kc = j->k - pc < pl->kc ? j->k - pc : pl->kc;
+        pack_a_f32(j, pl->isa, mr, m0, mc, pc, kc, abuf);
+        if (pc == 0) pack_b_f32(j, pl->isa, nr, pc, kc, n0, n1 - n0 < nr ? n1 - n0 : nr, bbuf);
+        for (int64_t jr = n0; jr < n1; jr += nr) {
+            int w = (int) (n1 - jr < nr ? n1 - jr : nr);
+            float *bp = (float *) bbuf + cur * kc * nr;
+            /* the next micro-panel: the next columns of this K block, or the first of the next block */
+            int64_t nj = jr + nr < n1 ? jr + nr : n0, np = jr + nr < n1 ? pc : pc + kc;
+            int64_t nkc = j->k - np < pl->kc ? j->k - np : pl->kc;
+            int nw = (int) (n1 - nj < nr ? n1 - nj : nr);
+            gk_pf pf = {j->b + (nj * j->sb1 + np) * bsz, ldb, nkc * bsz, 0, np < j->k ? nw : 0};
+            for (int64_t ir = 0; ir < mc; ir += mr) {
+                int h = (int) (mc - ir < mr ? mc - ir : mr);
+                float *c = j->c + (m0 + ir) * j->ldc + jr;
+                const float *ap = (const float *) abuf + (ir / mr) * kc * mr;
+                if (w == nr) {
+                    pl->isa->f32_pf(h, kc, ap, bp, c, j->ldc, pc > 0, &pf);
+                } else {
+                    pl->isa->f32_pf(h, kc, ap, bp, tmp, nr, 0, &pf);
+                    for (int r = 0; r < h; r++)
+                        for (int jj = 0; jj < w; jj++) c[r * j->ldc + jj] = pc > 0 ? c[r * j->ldc + jj] + tmp[r * nr + jj] : tmp[r * nr + jj];
+                }
+            }
+            /* pack the next micro-panel into the other half of bbuf (its lines are in L2 by now) */
+            if (np < j->k) {
+                cur ^= 1;
+                pack_b_f32(j, pl->isa, nr, np, nkc, nj, nw, (float *) bbuf + cur * nkc * nr);
             }
         }
     }
@@ -427,7 +480,10 @@ sipu_status sipu_gemm_run(const sipu_gemm_job *j, const char *fn) {
     if (threads > tiles) threads = (int) tiles;
     /* words per panel row: kc (f32), or pairs of K, padded to 16 pairs for AMX; one word more than needed either way */
     int64_t kw = pl.amx ? (pl.kc / 2 + 15) / 16 * 16 : pl.kc;
-    size_t abytes = (size_t) (pl.mc * kw) * sizeof(float) + 64, bbytes = (size_t) (NC * kw) * sizeof(float) + 64;
+    /* f32 linear layout, few enough rows for all of a's K block in L2: b streamed by micro-panels */
+    const bool stream = !bf && !scaled && pl.isa->f32_pf && j->sb0 == 1 && j->sb1 != 1 && j->m <= STREAM_M;
+    int64_t arows = stream ? (j->m + pl.mr - 1) / pl.mr * pl.mr : pl.mc;
+    size_t abytes = (size_t) (arows * kw) * sizeof(float) + 64, bbytes = (size_t) (NC * kw) * sizeof(float) + 64;
     abytes = (abytes + 63) / 64 * 64;
     bbytes = (bbytes + 63) / 64 * 64;
     bool oom = false;
@@ -444,7 +500,10 @@ sipu_status sipu_gemm_run(const sipu_gemm_job *j, const char *fn) {
             oom = true;
         } else if (t0 < t1) {
             if (pl.amx) sipu_gk_amx_begin();
-            if (split_n) {
+            if (stream && split_n) {
+                int64_t e = t1 * nunit < j->n ? t1 * nunit : j->n;
+                run_rect_stream(&pl, 0, j->m, t0 * nunit, e, abuf, bbuf);
+            } else if (split_n) {
                 int64_t e = t1 * nunit < j->n ? t1 * nunit : j->n;
                 run_rect(&pl, 0, j->m, t0 * nunit, e, abuf, bbuf);
             } else {
