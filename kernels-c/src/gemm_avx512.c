@@ -27,15 +27,32 @@ AI void store_tile_row(float *c, __m512 v0, __m512 v1, int accumulate, const flo
     _mm512_storeu_ps(c + 16, v1);
 }
 
-static void tile_f32(int64_t kc, const float *ap, const float *bp, float *c, int64_t ldc, int accumulate, const float *rs, float cs) {
+/*
+ * R x 32 rows of the 14 x 32 tile (a panels keep their 14-row stride): R < 14 only for the last rows
+ * of M. PF: walk the prefetch stream pf, one line to L2 every other K step.
+ */
+AI void tile_f32_t(const int R, const int PF, int64_t kc, const float *ap, const float *bp, float *c, int64_t ldc, int accumulate,
+                   const float *rs, float cs, gk_pf *pf) {
     __m512 c0[MR], c1[MR];
+    const char *pp = PF ? pf->p : NULL;
+    int64_t poff = PF ? pf->off : 0, pbytes = PF ? pf->bytes : 0, pld = PF ? pf->ld : 0;
+    int pcols = PF ? pf->cols : 0;
 #pragma GCC unroll 14
-    for (int r = 0; r < MR; r++) c0[r] = c1[r] = _mm512_setzero_ps();
+    for (int r = 0; r < R; r++) c0[r] = c1[r] = _mm512_setzero_ps();
     for (int64_t p = 0; p < kc; p++) {
         __m512 b0 = _mm512_load_ps(bp), b1 = _mm512_load_ps(bp + 16);
         _mm_prefetch((const char *) (bp + 8 * NR), _MM_HINT_T0);
+        if (PF && (p & 1) && pcols > 0) {
+            _mm_prefetch(pp + poff, _MM_HINT_T1);
+            poff += 64;
+            if (poff >= pbytes) {
+                poff = 0;
+                pp += pld;
+                pcols--;
+            }
+        }
 #pragma GCC unroll 14
-        for (int r = 0; r < MR; r++) {
+        for (int r = 0; r < R; r++) {
             __m512 a = _mm512_set1_ps(ap[r]);
             c0[r] = _mm512_fmadd_ps(a, b0, c0[r]);
             c1[r] = _mm512_fmadd_ps(a, b1, c1[r]);
@@ -43,8 +60,29 @@ static void tile_f32(int64_t kc, const float *ap, const float *bp, float *c, int
         ap += MR;
         bp += NR;
     }
+    if (PF) {
+        pf->p = pp;
+        pf->off = poff;
+        pf->cols = pcols;
+    }
 #pragma GCC unroll 14
-    for (int r = 0; r < MR; r++) store_tile_row(c + r * ldc, c0[r], c1[r], accumulate, rs, cs, r);
+    for (int r = 0; r < R; r++) store_tile_row(c + r * ldc, c0[r], c1[r], accumulate, rs, cs, r);
+}
+
+static void tile_f32_pf(int h, int64_t kc, const float *ap, const float *bp, float *c, int64_t ldc, int accumulate, gk_pf *pf) {
+#define TR(R) case R: tile_f32_t(R, 1, kc, ap, bp, c, ldc, accumulate, NULL, 1.0f, pf); break;
+    switch (h) { TR(1) TR(2) TR(3) TR(4) TR(5) TR(6) TR(7) TR(8) TR(9) TR(10) TR(11) TR(12) TR(13) TR(14) default: break; }
+#undef TR
+}
+
+static void tile_f32(int64_t kc, const float *ap, const float *bp, float *c, int64_t ldc, int accumulate, const float *rs, float cs) {
+    tile_f32_t(MR, 0, kc, ap, bp, c, ldc, accumulate, rs, cs, NULL);
+}
+
+static void tile_f32_rows(int h, int64_t kc, const float *ap, const float *bp, float *c, int64_t ldc, int accumulate, const float *rs, float cs) {
+#define TR(R) case R: tile_f32_t(R, 0, kc, ap, bp, c, ldc, accumulate, rs, cs, NULL); break;
+    switch (h) { TR(1) TR(2) TR(3) TR(4) TR(5) TR(6) TR(7) TR(8) TR(9) TR(10) TR(11) TR(12) TR(13) TR(14) default: break; }
+#undef TR
 }
 
 static void tile_bf16(int64_t kq, const uint32_t *ap, const uint32_t *bp, float *c, int64_t ldc, int accumulate, const float *rs, float cs) {
@@ -290,17 +328,39 @@ AI __m512i load_words(int kind, const void *src, int64_t i0, int64_t kc) {
 
 static void pack_kt(int kind, const void *src, int64_t ld, int64_t kc, int w, uint32_t *panel, int nr, int64_t rows) {
     const int isz = kind == GK_PK_F32 ? 4 : kind == GK_PK_E4M3 ? 1 : 2;
-    for (int g = 0; g < nr; g += 16)
+    const int wb = kind == GK_PK_F32 || kind == GK_PK_BF16 ? 4 : 2; /* source bytes per word */
+    for (int g = 0; g < nr; g += 16) {
+        __mmask16 sm = nr - g >= 16 ? (__mmask16) 0xFFFF : (__mmask16) ((1u << (nr - g)) - 1);
+        /*
+         * the next 16 columns (a short stream each: kc elements) are prefetched a group ahead; past w
+         * they are the next panel's (a prefetch never faults, even past the end of b)
+         */
+        int pg = g + 16;
         for (int64_t i0 = 0; i0 < rows; i0 += 16) {
             __m512i r[16];
+            if ((i0 * wb) % 64 == 0)
+                for (int j = pg; j < pg + 16; j++) _mm_prefetch((const char *) src + j * ld * isz + i0 * wb, _MM_HINT_T0);
 #pragma GCC unroll 16
             for (int j = 0; j < 16; j++)
                 r[j] = g + j < w ? load_words(kind, (const char *) src + (g + j) * ld * isz, i0, kc) : _mm512_setzero_si512();
             transpose16(r);
             int h = rows - i0 < 16 ? (int) (rows - i0) : 16;
-            for (int i = 0; i < h; i++) _mm512_storeu_si512(panel + (i0 + i) * nr + g, r[i]);
+            for (int i = 0; i < h; i++) _mm512_mask_storeu_epi32(panel + (i0 + i) * nr + g, sm, r[i]);
         }
+    }
 }
 
-const gk_isa sipu_gk_avx512 = {"avx512", MR, NR, tile_f32, NULL, gemv_f32, NULL, pack_kt};
-const gk_isa sipu_gk_avx512_bf16 = {"avx512_bf16", MR, NR, tile_f32, tile_bf16, gemv_f32, gemv_bf16, pack_kt};
+static void interleave_bf16(const uint16_t *r0, const uint16_t *r1, int w, uint32_t *dst, int nr) {
+    const __m512i lo = _mm512_set_epi16(47, 15, 46, 14, 45, 13, 44, 12, 43, 11, 42, 10, 41, 9, 40, 8, 39, 7, 38, 6, 37, 5, 36, 4, 35, 3, 34, 2, 33, 1, 32, 0);
+    const __m512i hi = _mm512_add_epi16(lo, _mm512_set1_epi16(16));
+    for (int c = 0; c < nr; c += 32) {
+        int n = w - c;
+        __mmask32 m = n >= 32 ? (__mmask32) 0xFFFFFFFFu : n <= 0 ? 0 : (__mmask32) ((1u << n) - 1);
+        __m512i a = _mm512_maskz_loadu_epi16(m, r0 + c), b = _mm512_maskz_loadu_epi16(m, r1 + c);
+        _mm512_storeu_si512(dst + c, _mm512_permutex2var_epi16(a, lo, b));
+        _mm512_storeu_si512(dst + c + 16, _mm512_permutex2var_epi16(a, hi, b));
+    }
+}
+
+const gk_isa sipu_gk_avx512 = {"avx512", MR, NR, tile_f32, NULL, gemv_f32, NULL, pack_kt, interleave_bf16, tile_f32_rows, tile_f32_pf};
+const gk_isa sipu_gk_avx512_bf16 = {"avx512_bf16", MR, NR, tile_f32, tile_bf16, gemv_f32, gemv_bf16, pack_kt, interleave_bf16, tile_f32_rows, tile_f32_pf};
