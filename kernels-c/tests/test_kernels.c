@@ -311,6 +311,44 @@ static void test_topk_f32_rows(void) {
     free(x); free(sv); free(si);
 }
 
+/* PyTorch's order for a stable sort: NaN above every number, -0.0 equal to 0.0, ties by position. */
+static int sort_desc_;
+static int cmp_sorted(const void *pa, const void *pb) {
+    const float *a = pa, *b = pb; /* {value, position} pairs */
+    int an = a[0] != a[0], bn = b[0] != b[0], c = 0;
+    if (an || bn) c = an - bn;
+    else c = (a[0] > b[0]) - (a[0] < b[0]);
+    if (sort_desc_) c = -c;
+    return c ? c : (a[1] > b[1]) - (a[1] < b[1]);
+}
+
+/* sort of fp32 rows (a radix sort of folded keys) against qsort with the comparison above */
+static void test_sort_f32_rows(void) {
+    enum { R = 4, N = 777 };
+    float *x = malloc(R * N * sizeof(float)), *v = malloc(R * N * sizeof(float)), *pairs = malloc(2 * N * sizeof(float));
+    int64_t *ix = malloc(R * N * sizeof(int64_t));
+    const float special[] = {NAN, -0.0f, 0.0f, INFINITY, -INFINITY, 1e-45f, -1e-45f, 3.0f, -3.0f};
+    for (int i = 0; i < R * N; i++) x[i] = (i * 7919) % 5 == 0 ? special[(i / 5) % 9] : (float) ((i * 7919) % 61) / 8.0f - 3.0f;
+    for (int j = 0; j < N; j++) x[3 * N + j] = 2.5f; /* one key: every pass skipped */
+    int64_t sz[] = {R, N}, st[] = {N, 1};
+    sipu_tensor tx = desc(x, SIPU_F32, 2, sz, st), tv = desc(v, SIPU_F32, 2, sz, st), ti = desc(ix, SIPU_I64, 2, sz, st);
+    for (sort_desc_ = 0; sort_desc_ <= 1; sort_desc_++) {
+        CHECK(sipu_sort_rows(&tv, &ti, &tx, sort_desc_) == SIPU_OK, "%s", sipu_last_error());
+        for (int r = 0; r < R; r++) {
+            for (int j = 0; j < N; j++) pairs[2 * j] = x[r * N + j], pairs[2 * j + 1] = (float) j;
+            qsort(pairs, N, 2 * sizeof(float), cmp_sorted);
+            int bad = 0;
+            for (int j = 0; j < N && bad < 3; j++)
+                if (ix[r * N + j] != (int64_t) pairs[2 * j + 1] || memcmp(&v[r * N + j], &x[r * N + (int64_t) pairs[2 * j + 1]], 4)) {
+                    bad++;
+                    CHECK(0, "sort %s row %d pos %d: index %lld, want %lld", sort_desc_ ? "descending" : "ascending", r, j,
+                          (long long) ix[r * N + j], (long long) pairs[2 * j + 1]);
+                }
+        }
+    }
+    free(x); free(v); free(pairs); free(ix);
+}
+
 static void test_norms(void) {
     int R = 5, H = 300;
     uint16_t *x = malloc(2 * R * H), *w = malloc(2 * H), *o = malloc(2 * R * H);
@@ -657,6 +695,7 @@ int main(void) {
     test_silu_exp();
     test_argmax_chunks();
     test_topk_f32_rows();
+    test_sort_f32_rows();
     test_index_gather();
     test_sort_select_count();
     test_probes();
