@@ -1,15 +1,23 @@
 /*
  * Varlen and paged attention (flash-attention's varlen_fwd, vLLM's unified attention, and the
- * batched _flash_attn_forward mapped onto the same packed form): one query row and head at a time,
- * keys visited in tiles with an online softmax (running max, running sum, fp32 accumulator), so the
- * memory per row is one tile of scores and one output row, never an Lq x Lk matrix. Decode (one
- * query per sequence) is the same loop over its visible keys. Rows are spread over threads.
+ * batched _flash_attn_forward mapped onto the same packed form) with an online softmax over key
+ * tiles (running max, running sum, fp32 accumulator), so the memory per work item is a few tiles,
+ * never an Lq x Lk matrix.
+ *
+ * Prefill-like items (a block of query rows of one kv head: positions x heads of its GQA group) run
+ * on the GEMM microkernels of gemm_kernels.c: Q packed once, each key tile packed as K^T panels,
+ * S = Q K^T (bf16 pairs on vdpbf16ps for bf16 inputs where the CPU has AVX512-BF16, products exact
+ * in fp32; fp32 FMA otherwise), the softmax step per row with the vectorized exp, O += P V in fp32.
+ * Decode-like items (a handful of rows per kv head) take several kv heads at once, so the cache is
+ * read key row by key row, and split their keys over the threads when there are too few items,
+ * merging the splits' (max, sum, accumulator) at the end.
  *
  * Masks (SEMANTICS.md §11): query i of a sequence sits at position i + Lk - Lq; key j is visible
  * iff j <= pos + wr (wr >= 0) and j >= pos - wl (wl >= 0). Scores are scale * q.k, soft-capped as
  * softcap * tanh(s / softcap) when softcap > 0. A row without a visible key gives 0 and lse +inf.
  */
 #include "convert.h"
+#include "gemm_kernels.h"
 #include "internal.h"
 
 #include <math.h>
@@ -19,6 +27,8 @@
 #endif
 
 #define TILE 64
+/* query rows (positions x heads of a GQA group) per work item: enough to amortize packing a key tile */
+#define ROWS_TARGET 56
 
 typedef struct {
     const sipu_tensor *out, *lse, *q, *k, *v;
@@ -26,6 +36,12 @@ typedef struct {
     int64_t B, Hq, Hk, D, Dv, page, max_blocks, table_stride;
     float scale, softcap;
     int64_t wl, wr;
+    /* execution */
+    const gk_isa *isa;
+    const sipu_vtable *vt;
+    bool bf;                     /* Q.K on bf16 pairs (vdpbf16ps): bf16 inputs on a CPU with AVX512-BF16 */
+    int mr, nr;
+    int64_t G, qpos, rmax, rpad, kq, dvp; /* heads per group, positions per item, rows, padded rows, pairs of D, padded Dv */
 } plan;
 
 static inline const char *kv_row(const plan *p, const sipu_tensor *t, int64_t b, int64_t j, int64_t hk) {
@@ -37,49 +53,292 @@ static inline const char *kv_row(const plan *p, const sipu_tensor *t, int64_t b,
     return (const char *) t->data + ((p->cu_k[b] + j) * t->strides[0] + hk * t->strides[1]) * item;
 }
 
-static inline void load_row(const char *src, int32_t dtype, int64_t stride, int64_t n, float *dst) {
-    const int item = sipu_itemsize(dtype);
-    for (int64_t d = 0; d < n; d++) dst[d] = load_f32(src + d * stride * item, dtype);
+/* n elements of a row (element stride `stride`) widened to fp32 */
+static void row_f32(const char *src, int32_t dtype, int64_t stride, int64_t n, float *restrict dst) {
+    if (stride == 1 && dtype == SIPU_F32) {
+        memcpy(dst, src, (size_t) n * sizeof(float));
+    } else if (stride == 1 && dtype == SIPU_BF16) {
+        const uint16_t *h = (const uint16_t *) src;
+        for (int64_t d = 0; d < n; d++) dst[d] = bf16_to_f32(h[d]);
+    } else if (stride == 1 && dtype == SIPU_F16) {
+        const uint16_t *h = (const uint16_t *) src;
+        for (int64_t d = 0; d < n; d++) dst[d] = f16_to_f32(h[d]);
+    } else {
+        const int item = sipu_itemsize(dtype);
+        for (int64_t d = 0; d < n; d++) dst[d] = load_f32(src + d * stride * item, dtype);
+    }
 }
 
-/* One (query row t, head h): online softmax over the visible keys of its sequence b. */
-static void attend_row(const plan *p, int64_t b, int64_t t, int64_t h, float *qrow, float *krow, float *acc, float *s) {
-    const int64_t Lq = p->cu_q[b + 1] - p->cu_q[b], i = t - p->cu_q[b];
-    const int64_t Lk = p->used ? p->used[b] : p->cu_k[b + 1] - p->cu_k[b];
-    const int64_t pos = i + Lk - Lq, hk = h / (p->Hq / p->Hk);
-    int64_t lo = 0, hi = Lk; /* visible keys [lo, hi) */
-    if (p->wl >= 0 && pos - p->wl > lo) lo = pos - p->wl;
-    if (p->wr >= 0 && pos + p->wr + 1 < hi) hi = pos + p->wr + 1;
-    const sipu_tensor *q = p->q, *k = p->k, *v = p->v, *out = p->out;
-    const int kstride = p->table ? 3 : 2;
-    load_row((const char *) q->data + (t * q->strides[0] + h * q->strides[1]) * sipu_itemsize(q->dtype), q->dtype, q->strides[2], p->D, qrow);
-    float m = -INFINITY, l = 0;
-    for (int64_t d = 0; d < p->Dv; d++) acc[d] = 0;
-    for (int64_t j0 = lo; j0 < hi; j0 += TILE) {
-        int64_t n = hi - j0 < TILE ? hi - j0 : TILE;
-        float tmax = -INFINITY;
-        for (int64_t j = 0; j < n; j++) {
-            load_row(kv_row(p, k, b, j0 + j, hk), k->dtype, k->strides[kstride], p->D, krow);
-            float sc = sipu_dot_f32(qrow, krow, p->D) * p->scale;
-            if (p->softcap > 0) sc = p->softcap * tanhf(sc / p->softcap);
-            s[j] = sc;
-            tmax = fmaxf(tmax, sc);
-        }
-        float mnew = fmaxf(m, tmax), corr = expf(m - mnew);
-        l *= corr;
-        for (int64_t d = 0; d < p->Dv; d++) acc[d] *= corr;
-        for (int64_t j = 0; j < n; j++) {
-            float w = expf(s[j] - mnew);
-            l += w;
-            load_row(kv_row(p, v, b, j0 + j, hk), v->dtype, v->strides[kstride], p->Dv, krow);
-            for (int64_t d = 0; d < p->Dv; d++) acc[d] += w * krow[d];
-        }
-        m = mnew;
+/* a bf16 row as raw bits (a pointer into the tensor when contiguous, else gathered into tmp) */
+static inline const uint16_t *row_bf16(const char *src, int64_t stride, int64_t n, uint16_t *tmp) {
+    if (stride == 1) return (const uint16_t *) src;
+    for (int64_t d = 0; d < n; d++) memcpy(tmp + d, src + d * stride * 2, 2);
+    return tmp;
+}
+
+static void store_row(char *dst, int32_t dtype, int64_t stride, int64_t n, const float *restrict src, float mul) {
+    if (stride == 1 && dtype == SIPU_F32) {
+        float *o = (float *) dst;
+        for (int64_t d = 0; d < n; d++) o[d] = src[d] * mul;
+    } else if (stride == 1 && dtype == SIPU_BF16) {
+        uint16_t *o = (uint16_t *) dst;
+        for (int64_t d = 0; d < n; d++) o[d] = f32_to_bf16(src[d] * mul);
+    } else {
+        const int item = sipu_itemsize(dtype);
+        for (int64_t d = 0; d < n; d++) store_f32(dst + d * stride * item, dtype, src[d] * mul);
     }
+}
+
+/*
+ * The online-softmax step of one row over one key tile: s[0..n) holds q.k; keys outside [a, e) are
+ * masked. Leaves the weights exp(score - m) in s (0 where masked), updates m and l, returns the
+ * factor the row's accumulator must be multiplied by.
+ */
+static inline float softmax_step(const plan *p, float *restrict s, int64_t n, int64_t a, int64_t e, float *m, float *l) {
+    float tmax = -INFINITY;
+    const float scale = p->scale, cap = p->softcap;
+    if (cap > 0) {
+        for (int64_t j = a; j < e; j++) s[j] = cap * tanhf(s[j] * scale / cap);
+    } else {
+        #pragma omp simd
+        for (int64_t j = a; j < e; j++) s[j] *= scale;
+    }
+    /* fmaxf's answer (NaN scores skipped) without its libm call */
+    #pragma omp simd reduction(max:tmax)
+    for (int64_t j = a; j < e; j++) tmax = s[j] > tmax ? s[j] : tmax;
+    float mnew = *m > tmax ? *m : tmax, corr = expf(*m - mnew);
+    #pragma omp simd
+    for (int64_t j = a; j < e; j++) s[j] -= mnew;
+    p->vt->exp_f32(e - a, s + a, s + a);
+    float sum = 0;
+    #pragma omp simd reduction(+:sum)
+    for (int64_t j = a; j < e; j++) sum += s[j];
+    for (int64_t j = 0; j < a; j++) s[j] = 0;
+    for (int64_t j = e; j < n; j++) s[j] = 0;
+    *l = *l * corr + sum;
+    *m = mnew;
+    return corr;
+}
+
+typedef struct {
+    int64_t b, hk, i0, i1, Lq, Lk;
+    int64_t nh;     /* kv heads hk .. hk + nh (the few-row path takes several) */
+    int64_t k0, k1; /* keys of this item (a split of a long decode row), within the visible ones */
+    float *part;    /* the split's unnormalized o, m, l go here instead of out */
+} item;
+
+/* visible keys [lo, hi) of query i of the item's sequence (hi <= lo: none) */
+static inline void visible(const plan *p, const item *it, int64_t i, int64_t *lo, int64_t *hi) {
+    const int64_t pos = i + it->Lk - it->Lq;
+    *lo = 0, *hi = it->Lk;
+    if (p->wl >= 0 && pos - p->wl > *lo) *lo = pos - p->wl;
+    if (p->wr >= 0 && pos + p->wr + 1 < *hi) *hi = pos + p->wr + 1;
+}
+
+typedef struct {
+    float *qp, *kp, *s, *pp, *vp, *o, *m, *l, *tmp;
+} buffers;
+
+/* row r of an item: kv head hk + r / R1, query i0 + (r % R1) / G, head of the group (r % R1) % G */
+static inline const char *q_row(const plan *p, const item *it, int64_t r, int64_t *t, int64_t *h) {
+    const int64_t R1 = (it->i1 - it->i0) * p->G, hl = r / R1, rr = r % R1;
+    *t = p->cu_q[it->b] + it->i0 + rr / p->G;
+    *h = (it->hk + hl) * p->G + rr % p->G;
+    const sipu_tensor *q = p->q;
+    return (const char *) q->data + (*t * q->strides[0] + *h * q->strides[1]) * sipu_itemsize(q->dtype);
+}
+
+static void finish(const plan *p, const item *it, int64_t R, const float *o, int64_t ldo, const float *m, const float *l) {
+    const sipu_tensor *out = p->out;
     const int oi = sipu_itemsize(out->dtype);
-    char *o = (char *) out->data + (t * out->strides[0] + h * out->strides[1]) * oi;
-    for (int64_t d = 0; d < p->Dv; d++) store_f32(o + d * out->strides[2] * oi, out->dtype, l > 0 ? acc[d] / l : 0.0f);
-    if (p->lse) ((float *) p->lse->data)[h * p->lse->strides[0] + t * p->lse->strides[1]] = l > 0 ? m + logf(l) : INFINITY;
+    for (int64_t r = 0; r < R; r++) {
+        int64_t t, h;
+        q_row(p, it, r, &t, &h);
+        char *dst = (char *) out->data + (t * out->strides[0] + h * out->strides[1]) * oi;
+        store_row(dst, out->dtype, out->strides[2], p->Dv, o + r * ldo, l[r] > 0 ? 1.0f / l[r] : 0.0f);
+        if (p->lse) ((float *) p->lse->data)[h * p->lse->strides[0] + t * p->lse->strides[1]] = l[r] > 0 ? m[r] + logf(l[r]) : INFINITY;
+    }
+}
+
+/*
+ * Many rows: Q packed once into the A panels of the GEMM microkernels, each key tile packed as B
+ * panels (K^T), S = Q K^T by the tiles, the softmax step per row into packed P, O += P V by the
+ * tiles again (V as B panels, fp32). Row panels without a visible key in the tile are skipped.
+ */
+static void attend_tiles(const plan *p, const item *it, const buffers *bu) {
+    const sipu_tensor *k = p->k, *v = p->v;
+    const int mr = p->mr, nr = p->nr, kstride = p->table ? 3 : 2;
+    const int64_t D = p->D, Dv = p->Dv, kq = p->kq, dvp = p->dvp, R = (it->i1 - it->i0) * p->G, rpad = (R + mr - 1) / mr * mr;
+    const int64_t qw = p->bf ? kq : D; /* 32-bit words per row of packed Q and K */
+    memset(bu->qp, 0, (size_t) (rpad * qw) * 4);
+    memset(bu->pp, 0, (size_t) (rpad * TILE) * 4);
+    memset(bu->vp, 0, (size_t) (dvp * TILE) * 4);
+    memset(bu->o, 0, (size_t) (rpad * dvp) * 4);
+    for (int64_t r = 0; r < R; r++) {
+        int64_t t, h;
+        const char *src = q_row(p, it, r, &t, &h);
+        if (p->bf) {
+            const uint16_t *row = row_bf16(src, p->q->strides[2], D, (uint16_t *) bu->tmp);
+            uint16_t *dst = (uint16_t *) (bu->qp + (r / mr) * kq * mr) + 2 * (r % mr);
+            for (int64_t d = 0; d < D; d++) dst[(d / 2) * 2 * mr + (d & 1)] = row[d];
+        } else {
+            row_f32(src, p->q->dtype, p->q->strides[2], D, bu->tmp);
+            float *dst = bu->qp + (r / mr) * D * mr + r % mr;
+            for (int64_t d = 0; d < D; d++) dst[d * mr] = bu->tmp[d];
+        }
+        bu->m[r] = -INFINITY;
+        bu->l[r] = 0;
+    }
+    int64_t blo, bhi, tmp;
+    visible(p, it, it->i0, &blo, &tmp);
+    visible(p, it, it->i1 - 1, &tmp, &bhi);
+    for (int64_t j0 = blo; j0 < bhi; j0 += TILE) {
+        const int64_t n = bhi - j0 < TILE ? bhi - j0 : TILE, kpanels = (n + nr - 1) / nr;
+        /* K^T tile */
+        if (n % nr) memset(bu->kp + (kpanels - 1) * qw * nr, 0, (size_t) (qw * nr) * 4);
+        for (int64_t j = 0; j < n; j++) {
+            const char *src = kv_row(p, k, it->b, j0 + j, it->hk);
+            float *panel = bu->kp + (j / nr) * qw * nr + j % nr;
+            if (p->bf) {
+                const uint16_t *row = row_bf16(src, k->strides[kstride], D, (uint16_t *) bu->tmp);
+                uint32_t *dst = (uint32_t *) panel;
+                int64_t q = 0;
+                for (; 2 * q + 1 < D; q++) memcpy(dst + q * nr, row + 2 * q, 4);
+                if (D & 1) dst[q * nr] = row[2 * q];
+            } else {
+                row_f32(src, k->dtype, k->strides[kstride], D, bu->tmp);
+                for (int64_t d = 0; d < D; d++) panel[d * nr] = bu->tmp[d];
+            }
+        }
+        /* V tile as fp32 B panels of nr columns */
+        for (int64_t j = 0; j < n; j++) {
+            const char *src = kv_row(p, v, it->b, j0 + j, it->hk);
+            row_f32(src, v->dtype, v->strides[kstride], Dv, bu->tmp);
+            for (int64_t c0 = 0; c0 < Dv; c0 += nr)
+                memcpy(bu->vp + (c0 / nr) * TILE * nr + j * nr, bu->tmp + c0, (size_t) (Dv - c0 < nr ? Dv - c0 : nr) * 4);
+        }
+        for (int64_t rb = 0; rb * mr < R; rb++) {
+            /* the panel's rows see keys [lo of its first row, hi of its last) */
+            int64_t r0 = rb * mr, r1 = r0 + mr < R ? r0 + mr : R, plo, phi;
+            visible(p, it, it->i0 + r0 / p->G, &plo, &tmp);
+            visible(p, it, it->i0 + (r1 - 1) / p->G, &tmp, &phi);
+            if (plo >= j0 + n || phi <= j0 || phi <= plo) continue; /* no visible key of this tile in the panel */
+            float *srow0 = bu->s + r0 * TILE;
+            for (int64_t kb = 0; kb < kpanels; kb++) {
+                if (p->bf)
+                    p->isa->bf16(kq, (const uint32_t *) bu->qp + rb * kq * mr, (const uint32_t *) bu->kp + kb * kq * nr, srow0 + kb * nr, TILE, 0,
+                                 NULL, 1.0f);
+                else
+                    p->isa->f32(D, bu->qp + rb * D * mr, bu->kp + kb * D * nr, srow0 + kb * nr, TILE, 0, NULL, 1.0f);
+            }
+            for (int64_t r = r0; r < r1; r++) {
+                int64_t lo, hi;
+                visible(p, it, it->i0 + r / p->G, &lo, &hi);
+                int64_t a = lo > j0 ? lo - j0 : 0, e = hi < j0 + n ? hi - j0 : n;
+                float *srow = bu->s + r * TILE, *pp = bu->pp + rb * TILE * mr + r % mr;
+                if (a >= e) {
+                    for (int64_t j = 0; j < n; j++) pp[j * mr] = 0;
+                    continue;
+                }
+                float corr = softmax_step(p, srow, n, a, e, &bu->m[r], &bu->l[r]);
+                if (corr != 1.0f) {
+                    float *orow = bu->o + r * dvp;
+                    for (int64_t c = 0; c < Dv; c++) orow[c] *= corr;
+                }
+                for (int64_t j = 0; j < n; j++) pp[j * mr] = srow[j];
+            }
+            for (int64_t c0 = 0; c0 < Dv; c0 += nr)
+                p->isa->f32(n, bu->pp + rb * TILE * mr, bu->vp + (c0 / nr) * TILE * nr, bu->o + r0 * dvp + c0, dvp, 1, NULL, 1.0f);
+        }
+    }
+    finish(p, it, R, bu->o, dvp, bu->m, bu->l);
+}
+
+#define TILE_ROWS 16 /* keys per step of the few-row path (one page of the usual caches) */
+
+/*
+ * Few rows (decode): Q.K as row dot products and O += P V as row updates on fp32 copies of the tile,
+ * for several kv heads at once so the cache is read key row by key row (all heads of a key are
+ * adjacent) rather than one head's 256-byte pieces 4 KiB apart.
+ */
+static void attend_rows(const plan *p, const item *it, const buffers *bu) {
+    const sipu_tensor *k = p->k, *v = p->v;
+    const int kstride = p->table ? 3 : 2;
+    const int64_t D = p->D, Dv = p->Dv, R1 = (it->i1 - it->i0) * p->G, R = it->nh * R1, nh = it->nh;
+    float *q = bu->qp, *ks = bu->kp, *vs = bu->vp, *o = bu->o;
+    memset(o, 0, (size_t) (R * Dv) * 4);
+    for (int64_t r = 0; r < R; r++) {
+        int64_t t, h;
+        const char *src = q_row(p, it, r, &t, &h);
+        row_f32(src, p->q->dtype, p->q->strides[2], D, q + r * D);
+        bu->m[r] = -INFINITY;
+        bu->l[r] = 0;
+    }
+    int64_t blo, bhi, tmp;
+    visible(p, it, it->i0, &blo, &tmp);
+    visible(p, it, it->i1 - 1, &tmp, &bhi);
+    if (blo < it->k0) blo = it->k0;
+    if (bhi > it->k1) bhi = it->k1;
+    for (int64_t j0 = blo; j0 < bhi; j0 += TILE_ROWS) {
+        const int64_t n = bhi - j0 < TILE_ROWS ? bhi - j0 : TILE_ROWS;
+        for (int64_t j = 0; j < n; j++) {
+            for (int64_t hl = 0; hl < nh; hl++) {
+                row_f32(kv_row(p, k, it->b, j0 + j, it->hk + hl), k->dtype, k->strides[kstride], D, ks + (hl * TILE_ROWS + j) * D);
+                row_f32(kv_row(p, v, it->b, j0 + j, it->hk + hl), v->dtype, v->strides[kstride], Dv, vs + (hl * TILE_ROWS + j) * Dv);
+            }
+        }
+        for (int64_t hl = 0; hl < nh; hl++)
+            p->vt->dot_rows_f32((int) R1, (int) n, D, q + hl * R1 * D, D, ks + hl * TILE_ROWS * D, D, bu->s + hl * R1 * TILE_ROWS, TILE_ROWS);
+        for (int64_t r = 0; r < R; r++) {
+            int64_t lo, hi;
+            visible(p, it, it->i0 + (r % R1) / p->G, &lo, &hi);
+            int64_t a = lo > j0 ? lo - j0 : 0, e = hi < j0 + n ? hi - j0 : n;
+            float *srow = bu->s + r * TILE_ROWS;
+            if (a >= e) {
+                for (int64_t j = 0; j < n; j++) srow[j] = 0;
+                continue;
+            }
+            float corr = softmax_step(p, srow, n, a, e, &bu->m[r], &bu->l[r]);
+            if (corr != 1.0f)
+                for (int64_t c = 0; c < Dv; c++) o[r * Dv + c] *= corr;
+        }
+        for (int64_t hl = 0; hl < nh; hl++)
+            p->vt->axpy_rows_f32((int) R1, (int) n, Dv, bu->s + hl * R1 * TILE_ROWS, TILE_ROWS, vs + hl * TILE_ROWS * Dv, Dv,
+                                 o + hl * R1 * Dv, Dv);
+    }
+    if (it->part) {
+        memcpy(it->part, o, (size_t) (R * Dv) * 4);
+        memcpy(it->part + R * Dv, bu->m, (size_t) R * 4);
+        memcpy(it->part + R * Dv + R, bu->l, (size_t) R * 4);
+        return;
+    }
+    finish(p, it, R, o, Dv, bu->m, bu->l);
+}
+
+/* The splits of one decode item combined: each split's sums rescaled to the common maximum. */
+static void merge_parts(const plan *p, const item *it, int64_t nsplit, int64_t R, const float *parts, int64_t stride, float *o, float *m,
+                        float *l) {
+    const int64_t Dv = p->Dv;
+    for (int64_t r = 0; r < R; r++) {
+        float mx = -INFINITY;
+        for (int64_t sp = 0; sp < nsplit; sp++) {
+            const float *ps = parts + sp * stride;
+            if (ps[R * Dv + R + r] != 0) mx = fmaxf(mx, ps[R * Dv + r]);
+        }
+        float sum = 0;
+        for (int64_t c = 0; c < Dv; c++) o[r * Dv + c] = 0;
+        for (int64_t sp = 0; sp < nsplit; sp++) {
+            const float *ps = parts + sp * stride;
+            float ls = ps[R * Dv + R + r];
+            if (ls == 0) continue; /* a split without visible keys */
+            float w = expf(ps[R * Dv + r] - mx);
+            sum += ls * w;
+            for (int64_t c = 0; c < Dv; c++) o[r * Dv + c] += ps[r * Dv + c] * w;
+        }
+        m[r] = mx;
+        l[r] = sum;
+    }
+    finish(p, it, R, o, Dv, m, l);
 }
 
 static sipu_status check_index(const sipu_tensor *t, int64_t n, const char *fn, const char *arg) {
@@ -156,32 +415,137 @@ SIPU_API sipu_status sipu_attention(const sipu_tensor *out, const sipu_tensor *l
         }
     }
     p.scale = (float) softmax_scale, p.softcap = (float) softcap, p.wl = window_left, p.wr = window_right;
-    const int64_t rows = Tq * p.Hq;
-    if (rows == 0) return SIPU_OK;
-    const int threads = sipu_threads();
-    const int64_t per = 2 * (p.D > p.Dv ? p.D : p.Dv) + p.Dv + TILE;
-    float *scratch = malloc((size_t) threads * (size_t) per * sizeof(float));
-    if (!scratch) return sipu_fail(SIPU_ERR_OUT_OF_MEMORY, "%s: no memory for %d rows of scratch", fn, threads);
-    #pragma omp parallel num_threads(threads) if (rows > 1)
+    if (Tq * p.Hq == 0) return SIPU_OK;
+    p.isa = sipu_gk_pick(), p.vt = sipu_vt();
+    p.bf = p.isa->bf16 && q->dtype == SIPU_BF16;
+    p.mr = p.bf ? 14 : p.isa->mr, p.nr = p.bf ? 32 : p.isa->nr;
+    p.G = p.Hq / p.Hk;
+    const int64_t target = (ROWS_TARGET + p.mr - 1) / p.mr * p.mr;
+    p.qpos = p.G >= target ? 1 : target / p.G;
+    p.rmax = p.qpos * p.G, p.rpad = (p.rmax + p.mr - 1) / p.mr * p.mr;
+    p.kq = (p.D + 1) / 2, p.dvp = (p.Dv + p.nr - 1) / p.nr * p.nr;
+    /*
+     * Work items. A sequence whose rows per kv head are few (decode) is one item per group of HB kv
+     * heads, and when that leaves the threads idle, each item's keys are split and merged after;
+     * other sequences give one item per (kv head, block of qpos query positions).
+     */
+    const int64_t hb_max = 4096 / (p.D + p.Dv) > 1 ? 4096 / (p.D + p.Dv) : 1, HB = p.Hk < hb_max ? p.Hk : hb_max;
+    const int64_t ngroups = (p.Hk + HB - 1) / HB;
+    int64_t *first = malloc((size_t) (2 * p.B + 2) * sizeof(int64_t)), *dfirst = first + p.B + 1;
+    if (!first) return sipu_fail(SIPU_ERR_OUT_OF_MEMORY, "%s: no memory", fn);
+    int64_t nitems = 0, ndec = 0, maxlk = 0, r1max = 1;
+    double work = 0;
+    for (int64_t b = 0; b < p.B; b++) {
+        const int64_t Lq = p.cu_q[b + 1] - p.cu_q[b], Lk = p.used ? p.used[b] : p.cu_k[b + 1] - p.cu_k[b];
+        work += 2.0 * (double) Lq * (double) Lk * (double) (p.D + p.Dv) * (double) (p.G * p.Hk);
+        if (Lq > 0 && Lq * p.G * 2 < p.mr) {
+            nitems += ngroups, ndec += ngroups;
+            if (Lk > maxlk) maxlk = Lk;
+            if (Lq * p.G > r1max) r1max = Lq * p.G;
+        } else {
+            nitems += (Lq + p.qpos - 1) / p.qpos * p.Hk;
+        }
+    }
+    int threads = sipu_threads_for(work);
+    int64_t nsplit = 1;
+    if (ndec > 0 && nitems < 2 * threads) {
+        nsplit = (2 * threads + nitems - 1) / nitems;
+        const int64_t most = (maxlk + 255) / 256; /* at least 256 keys per split */
+        if (nsplit > most) nsplit = most > 1 ? most : 1;
+    }
+    first[0] = 0, dfirst[0] = 0;
+    for (int64_t b = 0; b < p.B; b++) {
+        const int64_t Lq = p.cu_q[b + 1] - p.cu_q[b];
+        const bool dec = Lq > 0 && Lq * p.G * 2 < p.mr;
+        first[b + 1] = first[b] + (dec ? ngroups * nsplit : (Lq + p.qpos - 1) / p.qpos * p.Hk);
+        dfirst[b + 1] = dfirst[b] + (dec ? ngroups : 0);
+    }
+    const int64_t items = first[p.B];
+    if (threads > items) threads = (int) (items > 0 ? items : 1);
+    /* per thread, in 64-byte pieces: qp, kp, s, pp, vp, o, m, l, tmp (the larger need of either path) */
+#define UP(x) (((x) + 15) / 16 * 16)
+#define MAX(a, b) ((a) > (b) ? (a) : (b))
+    const int64_t w = MAX(p.D, p.Dv), rr = MAX(p.rpad, p.rmax), rd = HB * r1max; /* rows of a tile item, of a decode item */
+    const int64_t nq = UP(MAX(rr * w, rd * p.D)), nk = UP(MAX(TILE * w, TILE_ROWS * HB * p.D)), ns = UP(MAX(rr * TILE, rd * TILE_ROWS));
+    const int64_t npp = UP(rr * TILE), nv = UP(MAX(TILE * MAX(p.dvp, p.Dv), TILE_ROWS * HB * p.Dv));
+    const int64_t no = UP(MAX(rr * p.dvp, rd * p.Dv)), nm = UP(MAX(rr, rd)), ntmp = UP(w);
+    const int64_t per = nq + nk + ns + npp + nv + no + 2 * nm + ntmp, part_stride = rd * (p.Dv + 2);
+#undef UP
+#undef MAX
+    float *scratch = aligned_alloc(64, (size_t) threads * (size_t) per * sizeof(float));
+    float *parts = nsplit > 1 ? malloc((size_t) (ndec * nsplit * part_stride) * sizeof(float)) : NULL;
+    if (!scratch || (nsplit > 1 && !parts)) {
+        free(first), free(scratch), free(parts);
+        return sipu_fail(SIPU_ERR_OUT_OF_MEMORY, "%s: no memory for %d threads' tiles", fn, threads);
+    }
+    #pragma omp parallel num_threads(threads) if (threads > 1)
     {
         #ifdef _OPENMP
         float *mine = scratch + (size_t) omp_get_thread_num() * (size_t) per;
         #else
         float *mine = scratch;
         #endif
-        const int64_t w = p.D > p.Dv ? p.D : p.Dv;
-        float *qrow = mine, *krow = mine + w, *acc = mine + 2 * w, *s = acc + p.Dv;
-        #pragma omp for schedule(dynamic, 8)
-        for (int64_t r = 0; r < rows; r++) {
-            int64_t t = r / p.Hq, h = r % p.Hq, lo = 0, hi = p.B; /* the sequence holding row t: cu_q[lo] <= t < cu_q[lo + 1] */
+        buffers bu;
+        bu.qp = mine, bu.kp = bu.qp + nq, bu.s = bu.kp + nk, bu.pp = bu.s + ns, bu.vp = bu.pp + npp, bu.o = bu.vp + nv;
+        bu.m = bu.o + no, bu.l = bu.m + nm, bu.tmp = bu.l + nm;
+        #pragma omp for schedule(dynamic, 1)
+        for (int64_t x = 0; x < items; x++) {
+            int64_t lo = 0, hi = p.B; /* the sequence holding item x: first[lo] <= x < first[lo + 1] */
             while (hi - lo > 1) {
                 int64_t mid = (lo + hi) / 2;
-                if (p.cu_q[mid] <= t) lo = mid;
+                if (first[mid] <= x) lo = mid;
                 else hi = mid;
             }
-            attend_row(&p, lo, t, h, qrow, krow, acc, s);
+            item it;
+            it.b = lo;
+            it.Lq = p.cu_q[lo + 1] - p.cu_q[lo];
+            it.Lk = p.used ? p.used[lo] : p.cu_k[lo + 1] - p.cu_k[lo];
+            it.k0 = 0, it.k1 = it.Lk, it.part = NULL;
+            const int64_t local = x - first[lo];
+            if (dfirst[lo + 1] > dfirst[lo]) {
+                const int64_t g = local / nsplit, sp = local % nsplit;
+                it.hk = g * HB, it.nh = p.Hk - it.hk < HB ? p.Hk - it.hk : HB;
+                it.i0 = 0, it.i1 = it.Lq;
+                if (nsplit > 1) {
+                    it.k0 = it.Lk * sp / nsplit, it.k1 = it.Lk * (sp + 1) / nsplit;
+                    it.part = parts + ((dfirst[lo] + g) * nsplit + sp) * part_stride;
+                }
+                attend_rows(&p, &it, &bu);
+            } else {
+                const int64_t nblk = (it.Lq + p.qpos - 1) / p.qpos;
+                /* the last (longest, under a causal mask) query blocks of a head first */
+                const int64_t qb = nblk - 1 - local % nblk;
+                it.hk = local / nblk, it.nh = 1;
+                it.i0 = qb * p.qpos;
+                it.i1 = it.i0 + p.qpos < it.Lq ? it.i0 + p.qpos : it.Lq;
+                attend_tiles(&p, &it, &bu);
+            }
+        }
+        if (nsplit > 1) {
+            /* the implicit barrier of the loop above has every split written */
+            #pragma omp for schedule(dynamic, 1)
+            for (int64_t d = 0; d < ndec; d++) {
+                int64_t lo = 0, hi = p.B; /* the sequence of decode item d: dfirst[lo] <= d < dfirst[lo + 1] */
+                while (hi - lo > 1) {
+                    int64_t mid = (lo + hi) / 2;
+                    if (dfirst[mid] <= d) lo = mid;
+                    else hi = mid;
+                }
+                while (dfirst[lo + 1] <= d) lo++; /* skip sequences without decode items that share the prefix value */
+                item it;
+                it.b = lo;
+                it.Lq = p.cu_q[lo + 1] - p.cu_q[lo];
+                it.Lk = p.used ? p.used[lo] : p.cu_k[lo + 1] - p.cu_k[lo];
+                const int64_t g = d - dfirst[lo];
+                it.hk = g * HB, it.nh = p.Hk - it.hk < HB ? p.Hk - it.hk : HB;
+                it.i0 = 0, it.i1 = it.Lq, it.k0 = 0, it.k1 = it.Lk, it.part = NULL;
+                const int64_t R = it.nh * it.Lq * p.G;
+                merge_parts(&p, &it, nsplit, R, parts + d * nsplit * part_stride, part_stride, bu.o, bu.m, bu.l);
+            }
         }
     }
     free(scratch);
+    free(parts);
+    free(first);
     return SIPU_OK;
 }

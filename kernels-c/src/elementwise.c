@@ -45,7 +45,11 @@ typedef struct { int32_t dst, src; } copy_ctx;
 static void copy_loop(int64_t n, char *const *p, const int64_t *s, void *vctx) {
     const copy_ctx *c = vctx;
     int item = sipu_itemsize(c->dst);
-    if (c->dst == c->src) {
+    const bool f_dst = c->dst == SIPU_F32 || c->dst == SIPU_F16 || c->dst == SIPU_BF16;
+    const bool f_src = c->src == SIPU_F32 || c->src == SIPU_F16 || c->src == SIPU_BF16;
+    if (c->dst != c->src && f_dst && f_src && s[0] == item && s[1] == sipu_itemsize(c->src)) {
+        sipu_vt()->cast_float(n, c->src, p[1], c->dst, p[0]);
+    } else if (c->dst == c->src) {
         if (s[0] == item && s[1] == item) memmove(p[0], p[1], (size_t) (n * item));
         else for (int64_t i = 0; i < n; i++) memcpy(p[0] + i * s[0], p[1] + i * s[1], (size_t) item);
     } else if (c->dst == SIPU_F32 && c->src == SIPU_BF16) {

@@ -114,7 +114,7 @@ static void gemm_experts(const weights *g, const int64_t *off, int64_t E, const 
                          float *scratch) {
     if (xs && gemm_experts_fp8(g, off, E, x, xs, out)) return;
     const int64_t blocks = (g->rows + NB - 1) / NB, KB = (g->cols + QB - 1) / QB;
-    #pragma omp parallel num_threads(sipu_threads())
+    #pragma omp parallel num_threads(sipu_threads_for(2.0 * (double) off[E] * (double) g->rows * (double) g->cols))
     {
         #ifdef _OPENMP
         float *wrow = scratch + (size_t) omp_get_thread_num() * (size_t) g->cols;
@@ -130,6 +130,40 @@ static void gemm_experts(const weights *g, const int64_t *off, int64_t E, const 
                 gemm_block(g, e, n0, n1, x + off[e] * g->cols, xs ? xs + off[e] * KB : NULL, R, out + off[e] * g->rows, g->rows, wrow);
             }
     }
+}
+
+/*
+ * Without fp8 scales each expert's product is one call of the packed GEMM (gemm_kernels.c; bf16
+ * pairs on vdpbf16ps where the CPU has them). With enough experts in use they run side by side, one
+ * thread each (the GEMM's parallel region is nested, so one thread unless nesting is enabled), balanced dynamically; otherwise
+ * one after another with all threads in each. x holds rows of dtype tx (bf16 rows are exact:
+ * hidden's values; h2 stays fp32, as the recorded precision requires).
+ */
+static sipu_status gemm_experts_dense(const weights *g, const int64_t *off, int64_t E, const void *x, int32_t tx, float *out,
+                                      const char *fn) {
+    const int xi = sipu_itemsize(tx), wi = sipu_itemsize(g->w->dtype);
+    const int threads = sipu_threads_for(2.0 * (double) off[E] * (double) g->rows * (double) g->cols);
+    int64_t used = 0;
+    for (int64_t e = 0; e < E; e++) used += off[e + 1] > off[e];
+    sipu_status st = SIPU_OK;
+    #pragma omp parallel for num_threads(threads) schedule(dynamic, 1) if (used >= 2 * threads)
+    for (int64_t e = 0; e < E; e++) {
+        int64_t R = off[e + 1] - off[e];
+        if (R == 0) continue;
+        sipu_gemm_job j;
+        memset(&j, 0, sizeof j);
+        j.m = R, j.n = g->rows, j.k = g->cols;
+        j.a = (const char *) x + off[e] * g->cols * xi, j.sa0 = g->cols, j.sa1 = 1, j.ta = tx;
+        /* b = W_e^T: K along the contiguous last dim of w, N along its rows */
+        j.b = (const char *) g->w->data + e * g->w->strides[0] * wi, j.sb0 = 1, j.sb1 = g->w->strides[1], j.tb = g->w->dtype;
+        j.c = out + off[e] * g->rows, j.ldc = g->rows;
+        sipu_status s1 = sipu_gemm_run(&j, fn);
+        if (s1) {
+            #pragma omp critical(sipu_experts_status)
+            st = s1;
+        }
+    }
+    return st;
 }
 
 static sipu_status check_scale(const sipu_tensor *s, int64_t E, int64_t rows, int64_t cols, const char *fn, const char *arg) {
@@ -226,8 +260,9 @@ SIPU_API sipu_status sipu_fused_experts(const sipu_tensor *hidden, const sipu_te
     float *h2 = malloc((size_t) (V * I + 1) * sizeof(float)), *h3 = malloc((size_t) (V * H + 1) * sizeof(float));
     float *xs = fp8 ? malloc((size_t) (V * KH + 1) * sizeof(float)) : NULL, *hs = fp8 ? malloc((size_t) (V * KI + 1) * sizeof(float)) : NULL;
     float *scratch = malloc((size_t) threads * (size_t) ((H > I ? H : I) + 1) * sizeof(float));
-    float *sum = malloc((size_t) (H + 1) * sizeof(float));
-    if (!x || !h1 || !h2 || !h3 || (fp8 && (!xs || !hs)) || !scratch || !sum) {
+    float *sums = malloc((size_t) threads * (size_t) (H + 1) * sizeof(float));
+    uint16_t *xb = NULL;
+    if (!x || !h1 || !h2 || !h3 || (fp8 && (!xs || !hs)) || !scratch || !sums) {
         st = sipu_fail(SIPU_ERR_OUT_OF_MEMORY, "%s: no memory for %lld expert rows of %lld", fn, (long long) V, (long long) H);
         goto done;
     }
@@ -241,7 +276,17 @@ SIPU_API sipu_status sipu_fused_experts(const sipu_tensor *hidden, const sipu_te
         if (fp8) quant_row(x + r * H, H, xs + r * KH);
     }
     weights g1 = {w1, fp8 ? w1_scale : NULL, 2 * I, H}, g2 = {w2, fp8 ? w2_scale : NULL, H, I};
-    gemm_experts(&g1, off, E, x, xs, h1, scratch);
+    /* bf16: the first GEMM takes bf16 rows (exactly the fp32 values held here) so it can use bf16 dots */
+    if (!fp8 && t == SIPU_BF16) {
+        xb = malloc((size_t) (V * H + 1) * sizeof(uint16_t));
+        if (!xb) {
+            st = sipu_fail(SIPU_ERR_OUT_OF_MEMORY, "%s: no memory for %lld expert rows of %lld", fn, (long long) V, (long long) H);
+            goto done;
+        }
+        for (int64_t i = 0; i < V * H; i++) xb[i] = f32_to_bf16(x[i]);
+    }
+    if (fp8) gemm_experts(&g1, off, E, x, xs, h1, scratch);
+    else if ((st = gemm_experts_dense(&g1, off, E, xb ? (const void *) xb : (const void *) x, xb ? SIPU_BF16 : SIPU_F32, h1, fn))) goto done;
     #pragma omp parallel for num_threads(threads) if (V * I > 65536)
     for (int64_t r = 0; r < V; r++) {
         int64_t p = order[r];
@@ -252,9 +297,17 @@ SIPU_API sipu_status sipu_fused_experts(const sipu_tensor *hidden, const sipu_te
         }
         if (fp8) quant_row(h2 + r * I, I, hs + r * KI);
     }
-    gemm_experts(&g2, off, E, h2, hs, h3, scratch);
+    /* h2 is fp32 (not bf16-exact), so the second GEMM multiplies it in fp32 */
+    if (fp8) gemm_experts(&g2, off, E, h2, hs, h3, scratch);
+    else if ((st = gemm_experts_dense(&g2, off, E, h2, SIPU_F32, h3, fn))) goto done;
     /* The only writes to hidden_states: per token, the slots in order, one rounding at the store. */
+    #pragma omp parallel for num_threads(threads) if (T * K * H > 65536)
     for (int64_t tok = 0; tok < T; tok++) {
+        #ifdef _OPENMP
+        float *sum = sums + (size_t) omp_get_thread_num() * (size_t) (H + 1);
+        #else
+        float *sum = sums;
+        #endif
         for (int64_t c = 0; c < H; c++) sum[c] = 0;
         for (int64_t k = 0; k < K; k++) {
             int64_t r = slot[tok * K + k];
@@ -268,6 +321,6 @@ SIPU_API sipu_status sipu_fused_experts(const sipu_tensor *hidden, const sipu_te
     st = SIPU_OK;
 done:
     free(local), free(off), free(order), free(slot);
-    free(x), free(h1), free(h2), free(h3), free(xs), free(hs), free(scratch), free(sum);
+    free(x), free(h1), free(h2), free(h3), free(xs), free(hs), free(scratch), free(sums), free(xb);
     return st;
 }

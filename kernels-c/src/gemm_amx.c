@@ -74,6 +74,53 @@ void sipu_gk_amx_tile(int64_t kq, const uint32_t *ap, const uint32_t *bp, float 
     }
 }
 
+/*
+ * fp8 tile over several 128-wide scale blocks: for each block sb (64 pairs; the last may be shorter),
+ * c = (c or 0) + (part * rs[sb * 32 + r]) * cs[sb], in block order as DeepSeek's kernel adds them. c
+ * stays in L1 across the blocks instead of being re-read from L2 once per block.
+ */
+void sipu_gk_amx_tile_scaled(int64_t kq, const uint32_t *ap, const uint32_t *bp, float *c, int64_t ldc, int accumulate, const float *rs,
+                             const float *cs) {
+    const int64_t lda = kq * 4;
+    const uint32_t *a1 = ap + 16 * kq;
+    float part[32 * 32] __attribute__((aligned(64)));
+    for (int64_t q0 = 0, sb = 0; q0 < kq; q0 += 64, sb++) {
+        int64_t q1 = q0 + 64 < kq ? q0 + 64 : kq;
+        _tile_zero(0);
+        _tile_zero(1);
+        _tile_zero(2);
+        _tile_zero(3);
+        for (int64_t q = q0; q < q1; q += 16) {
+            _tile_loadd(4, ap + q, lda);
+            _tile_loadd(6, bp + q * 32, 128);
+            _tile_loadd(7, bp + q * 32 + 16, 128);
+            _tile_dpbf16ps(0, 4, 6);
+            _tile_dpbf16ps(1, 4, 7);
+            _tile_loadd(5, a1 + q, lda);
+            _tile_dpbf16ps(2, 5, 6);
+            _tile_dpbf16ps(3, 5, 7);
+        }
+        _tile_stored(0, part, 128);
+        _tile_stored(1, part + 16, 128);
+        _tile_stored(2, part + 16 * 32, 128);
+        _tile_stored(3, part + 16 * 32 + 16, 128);
+        const __m512 t = _mm512_set1_ps(cs[sb]);
+        const int add = accumulate || sb > 0;
+        for (int r = 0; r < 32; r++) {
+            __m512 s = _mm512_set1_ps(rs[sb * 32 + r]);
+            __m512 v0 = _mm512_mul_ps(_mm512_mul_ps(_mm512_load_ps(part + r * 32), s), t);
+            __m512 v1 = _mm512_mul_ps(_mm512_mul_ps(_mm512_load_ps(part + r * 32 + 16), s), t);
+            float *cr = c + r * ldc;
+            if (add) {
+                v0 = _mm512_add_ps(_mm512_loadu_ps(cr), v0);
+                v1 = _mm512_add_ps(_mm512_loadu_ps(cr + 16), v1);
+            }
+            _mm512_storeu_ps(cr, v0);
+            _mm512_storeu_ps(cr + 16, v1);
+        }
+    }
+}
+
 /* 32 e4m3 bytes -> 32 bf16 (exact), as in gemm_avx512.c */
 static inline __attribute__((always_inline)) __m512i e4m3x32(__m256i bytes) {
     const __m512i sub = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,

@@ -27,15 +27,32 @@ AI void store_tile_row(float *c, __m512 v0, __m512 v1, int accumulate, const flo
     _mm512_storeu_ps(c + 16, v1);
 }
 
-static void tile_f32(int64_t kc, const float *ap, const float *bp, float *c, int64_t ldc, int accumulate, const float *rs, float cs) {
+/*
+ * R x 32 rows of the 14 x 32 tile (a panels keep their 14-row stride): R < 14 only for the last rows
+ * of M. PF: walk the prefetch stream pf, one line to L2 every other K step.
+ */
+AI void tile_f32_t(const int R, const int PF, int64_t kc, const float *ap, const float *bp, float *c, int64_t ldc, int accumulate,
+                   const float *rs, float cs, gk_pf *pf) {
     __m512 c0[MR], c1[MR];
+    const char *pp = PF ? pf->p : NULL;
+    int64_t poff = PF ? pf->off : 0, pbytes = PF ? pf->bytes : 0, pld = PF ? pf->ld : 0;
+    int pcols = PF ? pf->cols : 0;
 #pragma GCC unroll 14
-    for (int r = 0; r < MR; r++) c0[r] = c1[r] = _mm512_setzero_ps();
+    for (int r = 0; r < R; r++) c0[r] = c1[r] = _mm512_setzero_ps();
     for (int64_t p = 0; p < kc; p++) {
         __m512 b0 = _mm512_load_ps(bp), b1 = _mm512_load_ps(bp + 16);
         _mm_prefetch((const char *) (bp + 8 * NR), _MM_HINT_T0);
+        if (PF && (p & 1) && pcols > 0) {
+            _mm_prefetch(pp + poff, _MM_HINT_T1);
+            poff += 64;
+            if (poff >= pbytes) {
+                poff = 0;
+                pp += pld;
+                pcols--;
+            }
+        }
 #pragma GCC unroll 14
-        for (int r = 0; r < MR; r++) {
+        for (int r = 0; r < R; r++) {
             __m512 a = _mm512_set1_ps(ap[r]);
             c0[r] = _mm512_fmadd_ps(a, b0, c0[r]);
             c1[r] = _mm512_fmadd_ps(a, b1, c1[r]);
@@ -43,8 +60,29 @@ static void tile_f32(int64_t kc, const float *ap, const float *bp, float *c, int
         ap += MR;
         bp += NR;
     }
+    if (PF) {
+        pf->p = pp;
+        pf->off = poff;
+        pf->cols = pcols;
+    }
 #pragma GCC unroll 14
-    for (int r = 0; r < MR; r++) store_tile_row(c + r * ldc, c0[r], c1[r], accumulate, rs, cs, r);
+    for (int r = 0; r < R; r++) store_tile_row(c + r * ldc, c0[r], c1[r], accumulate, rs, cs, r);
+}
+
+static void tile_f32_pf(int h, int64_t kc, const float *ap, const float *bp, float *c, int64_t ldc, int accumulate, gk_pf *pf) {
+#define TR(R) case R: tile_f32_t(R, 1, kc, ap, bp, c, ldc, accumulate, NULL, 1.0f, pf); break;
+    switch (h) { TR(1) TR(2) TR(3) TR(4) TR(5) TR(6) TR(7) TR(8) TR(9) TR(10) TR(11) TR(12) TR(13) TR(14) default: break; }
+#undef TR
+}
+
+static void tile_f32(int64_t kc, const float *ap, const float *bp, float *c, int64_t ldc, int accumulate, const float *rs, float cs) {
+    tile_f32_t(MR, 0, kc, ap, bp, c, ldc, accumulate, rs, cs, NULL);
+}
+
+static void tile_f32_rows(int h, int64_t kc, const float *ap, const float *bp, float *c, int64_t ldc, int accumulate, const float *rs, float cs) {
+#define TR(R) case R: tile_f32_t(R, 0, kc, ap, bp, c, ldc, accumulate, rs, cs, NULL); break;
+    switch (h) { TR(1) TR(2) TR(3) TR(4) TR(5) TR(6) TR(7) TR(8) TR(9) TR(10) TR(11) TR(12) TR(13) TR(14) default: break; }
+#undef TR
 }
 
 static void tile_bf16(int64_t kq, const uint32_t *ap, const uint32_t *bp, float *c, int64_t ldc, int accumulate, const float *rs, float cs) {
@@ -324,5 +362,5 @@ static void interleave_bf16(const uint16_t *r0, const uint16_t *r1, int w, uint3
     }
 }
 
-const gk_isa sipu_gk_avx512 = {"avx512", MR, NR, tile_f32, NULL, gemv_f32, NULL, pack_kt, interleave_bf16};
-const gk_isa sipu_gk_avx512_bf16 = {"avx512_bf16", MR, NR, tile_f32, tile_bf16, gemv_f32, gemv_bf16, pack_kt, interleave_bf16};
+const gk_isa sipu_gk_avx512 = {"avx512", MR, NR, tile_f32, NULL, gemv_f32, NULL, pack_kt, interleave_bf16, tile_f32_rows, tile_f32_pf};
+const gk_isa sipu_gk_avx512_bf16 = {"avx512_bf16", MR, NR, tile_f32, tile_bf16, gemv_f32, gemv_bf16, pack_kt, interleave_bf16, tile_f32_rows, tile_f32_pf};

@@ -43,7 +43,7 @@ static void plain_f32(int64_t kc, const float *ap, const float *bp, float *c, in
         }
 }
 
-static const gk_isa gk_plain = {"scalar", PMR, PNR, plain_f32, NULL, NULL, NULL, NULL, NULL};
+static const gk_isa gk_plain = {"scalar", PMR, PNR, plain_f32, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
 
 static const gk_isa *pick_isa(void) {
     switch (sipu_simd()) {
@@ -53,6 +53,8 @@ static const gk_isa *pick_isa(void) {
     default: return &gk_plain;
     }
 }
+
+const gk_isa *sipu_gk_pick(void) { return pick_isa(); }
 
 /* ---- element access ---- */
 
@@ -223,7 +225,7 @@ static void run_rect(const plan *pl, int64_t m0, int64_t m1, int64_t n0, int64_t
     const int mr = pl->mr, nr = pl->nr;
     const bool scaled = j->as != NULL;
     float tmp[GK_MAX_MR * GK_MAX_NR];
-    float rs[GK_MAX_MR];
+    float rs[GK_AMX_FP8_BLOCKS * GK_MAX_MR], cs4[GK_AMX_FP8_BLOCKS];
     for (int64_t jc = n0; jc < n1; jc += NC) {
         int64_t nc = n1 - jc < NC ? n1 - jc : NC;
         for (int64_t pc = 0; pc < j->k; pc += pl->kc) {
@@ -239,29 +241,96 @@ static void run_rect(const plan *pl, int64_t m0, int64_t m1, int64_t n0, int64_t
                 for (int64_t jr = 0; jr < nc; jr += nr) {
                     int w = (int) (nc - jr < nr ? nc - jr : nr);
                     float cs = scaled ? j->bs[((jc + jr) / GK_SCALE_BLOCK) * j->ldbs + kb] : 1.0f;
+                    const int64_t nsb = (kc + GK_SCALE_BLOCK - 1) / GK_SCALE_BLOCK; /* scale blocks in this K block (AMX fp8: up to 4) */
+                    if (scaled)
+                        for (int64_t sb = 0; sb < nsb; sb++) cs4[sb] = j->bs[((jc + jr) / GK_SCALE_BLOCK) * j->ldbs + kb + sb];
                     for (int64_t ir = 0; ir < mc; ir += mr) {
                         int h = (int) (mc - ir < mr ? mc - ir : mr);
                         if (scaled)
-                            for (int r = 0; r < mr; r++) rs[r] = r < h ? j->as[(ic + ir + r) * j->ldas + kb] : 0.0f;
+                            for (int64_t sb = 0; sb < nsb; sb++)
+                                for (int r = 0; r < mr; r++) rs[sb * mr + r] = r < h ? j->as[(ic + ir + r) * j->ldas + kb + sb] : 0.0f;
                         float *c = j->c + (ic + ir) * j->ldc + jc + jr;
                         int acc = pc > 0;
                         bool full = h == mr && w == nr;
                         float *dst = full ? c : tmp;
                         int64_t ldd = full ? j->ldc : nr;
-                        if (pl->amx)
+                        /* edge tiles: the running sum goes through tmp so the additions keep their order */
+                        if (!full && acc && scaled && pl->amx) {
+                            memset(tmp, 0, sizeof tmp);
+                            for (int r = 0; r < h; r++) memcpy(tmp + r * nr, c + r * j->ldc, (size_t) w * sizeof(float));
+                        }
+                        if (pl->amx && scaled)
+                            sipu_gk_amx_tile_scaled(kq, (const uint32_t *) abuf + (ir / mr) * kq * mr, (const uint32_t *) bbuf + (jr / nr) * kq * nr,
+                                                    dst, ldd, acc, rs, cs4);
+                        else if (pl->amx)
                             sipu_gk_amx_tile(kq, (const uint32_t *) abuf + (ir / mr) * kq * mr, (const uint32_t *) bbuf + (jr / nr) * kq * nr,
                                              dst, ldd, full && acc, scaled ? rs : NULL, cs);
                         else if (pl->bf)
                             pl->isa->bf16(kq, (const uint32_t *) abuf + (ir / mr) * kq * mr, (const uint32_t *) bbuf + (jr / nr) * kq * nr,
                                           dst, ldd, full && acc, scaled ? rs : NULL, cs);
-                        else
+                        else if (!full && w == nr && pl->isa->f32_rows) {
+                            /* the last rows of M: only h rows computed, straight into c */
+                            pl->isa->f32_rows(h, kc, (const float *) abuf + (ir / mr) * kc * mr, (const float *) bbuf + (jr / nr) * kc * nr,
+                                              c, j->ldc, acc, scaled ? rs : NULL, cs);
+                            continue;
+                        } else
                             pl->isa->f32(kc, (const float *) abuf + (ir / mr) * kc * mr, (const float *) bbuf + (jr / nr) * kc * nr,
                                          dst, ldd, full && acc, scaled ? rs : NULL, cs);
-                        if (!full)
+                        if (!full && scaled && pl->amx)
+                            for (int r = 0; r < h; r++) memcpy(c + r * j->ldc, tmp + r * nr, (size_t) w * sizeof(float));
+                        else if (!full)
                             for (int r = 0; r < h; r++)
                                 for (int jj = 0; jj < w; jj++) c[r * j->ldc + jj] = acc ? c[r * j->ldc + jj] + tmp[r * nr + jj] : tmp[r * nr + jj];
                     }
                 }
+            }
+        }
+    }
+}
+
+/*
+ * f32 with K-contiguous b (linear weights) and at most STREAM_M rows (measured: at 512 rows the
+ * BLIS order wins): all rows of a are packed per K
+ * block, then b one 32-column micro-panel at a time, each packed from L2 because the tiles of the one
+ * before prefetched it while they computed (packing the weights otherwise waits on memory: each column
+ * is a short stream of kc elements the hardware prefetchers do not follow).
+ */
+#define STREAM_M 256
+
+static void run_rect_stream(const plan *pl, int64_t m0, int64_t m1, int64_t n0, int64_t n1, void *abuf, void *bbuf) {
+    const sipu_gemm_job *j = pl->job;
+    const int mr = pl->mr, nr = pl->nr;
+    const int64_t mc = m1 - m0, bsz = sipu_itemsize(j->tb), ldb = j->sb1 * bsz;
+    float tmp[GK_MAX_MR * GK_MAX_NR];
+    int cur = 0; /* which half of bbuf holds the micro-panel to multiply */
+    for (int64_t pc = 0; pc < j->k; pc += pl->kc) {
+        int64_t kc = j->k - pc < pl->kc ? j->k - pc : pl->kc;
+        pack_a_f32(j, pl->isa, mr, m0, mc, pc, kc, abuf);
+        if (pc == 0) pack_b_f32(j, pl->isa, nr, pc, kc, n0, n1 - n0 < nr ? n1 - n0 : nr, bbuf);
+        for (int64_t jr = n0; jr < n1; jr += nr) {
+            int w = (int) (n1 - jr < nr ? n1 - jr : nr);
+            float *bp = (float *) bbuf + cur * kc * nr;
+            /* the next micro-panel: the next columns of this K block, or the first of the next block */
+            int64_t nj = jr + nr < n1 ? jr + nr : n0, np = jr + nr < n1 ? pc : pc + kc;
+            int64_t nkc = j->k - np < pl->kc ? j->k - np : pl->kc;
+            int nw = (int) (n1 - nj < nr ? n1 - nj : nr);
+            gk_pf pf = {j->b + (nj * j->sb1 + np) * bsz, ldb, nkc * bsz, 0, np < j->k ? nw : 0};
+            for (int64_t ir = 0; ir < mc; ir += mr) {
+                int h = (int) (mc - ir < mr ? mc - ir : mr);
+                float *c = j->c + (m0 + ir) * j->ldc + jr;
+                const float *ap = (const float *) abuf + (ir / mr) * kc * mr;
+                if (w == nr) {
+                    pl->isa->f32_pf(h, kc, ap, bp, c, j->ldc, pc > 0, &pf);
+                } else {
+                    pl->isa->f32_pf(h, kc, ap, bp, tmp, nr, 0, &pf);
+                    for (int r = 0; r < h; r++)
+                        for (int jj = 0; jj < w; jj++) c[r * j->ldc + jj] = pc > 0 ? c[r * j->ldc + jj] + tmp[r * nr + jj] : tmp[r * nr + jj];
+                }
+            }
+            /* pack the next micro-panel into the other half of bbuf (its lines are in L2 by now) */
+            if (np < j->k) {
+                cur ^= 1;
+                pack_b_f32(j, pl->isa, nr, np, nkc, nj, nw, (float *) bbuf + cur * nkc * nr);
             }
         }
     }
@@ -385,8 +454,7 @@ sipu_status sipu_gemm_run(const sipu_gemm_job *j, const char *fn) {
     gk_tables tables;
     for (int v = 0; v < 256; v++) tables.e4m3_bf16[v] = f32_to_bf16(e4m3_to_f32((uint8_t) v));
     double flops = (double) j->m * (double) j->n * (double) j->k;
-    int threads = sipu_threads();
-    if (flops < 200000) threads = 1;
+    int threads = sipu_threads_for(2 * flops);
 
     if (j->k == 0) {
         for (int64_t m = 0; m < j->m; m++) memset(j->c + m * j->ldc, 0, (size_t) j->n * sizeof(float));
@@ -403,7 +471,7 @@ sipu_status sipu_gemm_run(const sipu_gemm_job *j, const char *fn) {
 
     const bool amx = bf && sipu_amx();
     plan pl = {j, isa, &tables, bf, amx, amx ? GK_AMX_MR : bf ? 14 : isa->mr, amx ? GK_AMX_NR : bf ? 32 : isa->nr,
-               scaled ? GK_SCALE_BLOCK : amx ? KC_AMX : bf ? KC_BF16 : KC_F32, 0};
+               scaled ? (amx ? GK_AMX_FP8_BLOCKS : 1) * GK_SCALE_BLOCK : amx ? KC_AMX : bf ? KC_BF16 : KC_F32, 0};
     pl.mc = (MC_TARGET + pl.mr - 1) / pl.mr * pl.mr;
     /* split the longer side in units of tiles (N in 128s when scaled, so a tile never straddles a scale block) */
     int64_t nunit = scaled ? GK_SCALE_BLOCK : pl.nr;
@@ -413,7 +481,10 @@ sipu_status sipu_gemm_run(const sipu_gemm_job *j, const char *fn) {
     if (threads > tiles) threads = (int) tiles;
     /* words per panel row: kc (f32), or pairs of K, padded to 16 pairs for AMX; one word more than needed either way */
     int64_t kw = pl.amx ? (pl.kc / 2 + 15) / 16 * 16 : pl.kc;
-    size_t abytes = (size_t) (pl.mc * kw) * sizeof(float) + 64, bbytes = (size_t) (NC * kw) * sizeof(float) + 64;
+    /* f32 linear layout, few enough rows for all of a's K block in L2: b streamed by micro-panels */
+    const bool stream = !bf && !scaled && pl.isa->f32_pf && j->sb0 == 1 && j->sb1 != 1 && j->m <= STREAM_M;
+    int64_t arows = stream ? (j->m + pl.mr - 1) / pl.mr * pl.mr : pl.mc;
+    size_t abytes = (size_t) (arows * kw) * sizeof(float) + 64, bbytes = (size_t) (NC * kw) * sizeof(float) + 64;
     abytes = (abytes + 63) / 64 * 64;
     bbytes = (bbytes + 63) / 64 * 64;
     bool oom = false;
@@ -430,7 +501,10 @@ sipu_status sipu_gemm_run(const sipu_gemm_job *j, const char *fn) {
             oom = true;
         } else if (t0 < t1) {
             if (pl.amx) sipu_gk_amx_begin();
-            if (split_n) {
+            if (stream && split_n) {
+                int64_t e = t1 * nunit < j->n ? t1 * nunit : j->n;
+                run_rect_stream(&pl, 0, j->m, t0 * nunit, e, abuf, bbuf);
+            } else if (split_n) {
                 int64_t e = t1 * nunit < j->n ? t1 * nunit : j->n;
                 run_rect(&pl, 0, j->m, t0 * nunit, e, abuf, bbuf);
             } else {

@@ -21,6 +21,15 @@
  * packed panels: f32 kernels take ap[p * MR + r], bp[p * NR + j] over kc steps; bf16 kernels take
  * pairs of K, ap[q * MR + r] and bp[q * NR + j] each two bf16 (low = even k), over kq pairs.
  */
+/*
+ * A prefetch stream the AVX-512 f32 tile walks while it computes, one line every other K step (to
+ * L2): cols columns (bytes each, column stride ld) of b that the driver packs next.
+ */
+typedef struct {
+    const char *p;
+    int64_t ld, bytes, off;
+    int cols;
+} gk_pf;
 typedef void (*gk_tile_f32)(int64_t kc, const float *ap, const float *bp, float *c, int64_t ldc, int accumulate, const float *rs, float cs);
 typedef void (*gk_tile_bf16)(int64_t kq, const uint32_t *ap, const uint32_t *bp, float *c, int64_t ldc, int accumulate, const float *rs, float cs);
 /*
@@ -54,9 +63,16 @@ typedef struct {
     gk_pack_kt pack_kt;        /* NULL: the plain C loops */
     /* dst[c] = r0[c] | r1[c] << 16 for c < w, zero for w <= c < nr (nr a multiple of 32); NULL: the plain C loop */
     void (*interleave_bf16)(const uint16_t *r0, const uint16_t *r1, int w, uint32_t *dst, int nr);
+    /* the f32 tile for the first h < mr rows only (full width); NULL: a full tile into a buffer */
+    void (*f32_rows)(int h, int64_t kc, const float *ap, const float *bp, float *c, int64_t ldc, int accumulate, const float *rs, float cs);
+    /* the f32 tile of h <= mr rows walking a prefetch stream (unscaled); NULL: no streaming path */
+    void (*f32_pf)(int h, int64_t kc, const float *ap, const float *bp, float *c, int64_t ldc, int accumulate, gk_pf *pf);
 } gk_isa;
 
 extern const gk_isa sipu_gk_avx2, sipu_gk_avx512, sipu_gk_avx512_bf16;
+
+/* The microkernels of the path sipu_simd() names (attention.c reuses the tiles). */
+const gk_isa *sipu_gk_pick(void);
 
 /*
  * AMX (gemm_amx.c, only where the CPU and the OS allow the tile registers): 32 x 32 tiles of bf16
@@ -69,6 +85,11 @@ extern const gk_isa sipu_gk_avx2, sipu_gk_avx512, sipu_gk_avx512_bf16;
 void sipu_gk_amx_begin(void);
 void sipu_gk_amx_end(void);
 void sipu_gk_amx_tile(int64_t kq, const uint32_t *ap, const uint32_t *bp, float *c, int64_t ldc, int accumulate, const float *rs, float cs);
+/* the same tile for fp8 over kq / 64 scale blocks (rounded up): rs [block][32] row scales, cs [block] column-block scales */
+void sipu_gk_amx_tile_scaled(int64_t kq, const uint32_t *ap, const uint32_t *bp, float *c, int64_t ldc, int accumulate, const float *rs,
+                             const float *cs);
+/* fp8 on AMX: KC of this many 128-blocks */
+#define GK_AMX_FP8_BLOCKS 4
 /* a rows packed for the AMX tile: h <= 32 rows of K-contiguous bf16 or e4m3 (kind GK_PK_BF16 / GK_PK_E4M3), row r at src + r * ld */
 /*
  * Decode with K-contiguous weights w (bf16, or e4m3 with fp8 set), rows at w + n * ldw: c[m * ldc + n] =

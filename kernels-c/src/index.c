@@ -64,8 +64,17 @@ static sipu_status validate(const char *fn, const walk *w, int first, int32_t n,
     for (int d = 0; d < w->nd; d++) numel *= w->sizes[d];
     int64_t bad_pos = -1, bad_val = 0;
     int bad_k = 0;
-    #pragma omp parallel for num_threads(sipu_threads()) if (numel > 65536)
-    for (int64_t pos = 0; pos < numel; pos++) {
+    /* indices constant along the innermost dim (embedding, index_select of rows): one check per run */
+    int64_t step = 1;
+    if (w->nd > 0) {
+        step = w->sizes[w->nd - 1];
+        for (int k = 0; k < n && step > 1; k++)
+            if (w->ops[first + k]->strides[w->nd - 1] != 0) step = 1;
+    }
+    const int64_t runs = step > 0 ? numel / step : 0;
+    #pragma omp parallel for num_threads(sipu_threads()) if (runs > 65536)
+    for (int64_t run = 0; run < runs; run++) {
+        const int64_t pos = run * step;
         int64_t off[SIPU_MAX_INDICES + 2];
         offsets_at(w, pos, off);
         for (int k = 0; k < n; k++) {

@@ -14,10 +14,17 @@
 sipu_status sipu_fail(sipu_status code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 int sipu_threads(void);
+/*
+ * The threads worth waking for `work` (flops, or bytes moved): one until there are a few million
+ * per thread. Below that a parallel region costs more than it saves on a quiet machine, and on a
+ * busy one (a JVM's own threads, other processes) each region can wait a scheduler slice for its
+ * workers: small ops (decode steps of a small model) must not fork at all.
+ */
+int sipu_threads_for(double work);
 /* AMX tiles usable (cpuid, XCR0 and the OS permission; not with SIPU_SIMD forcing a lower path) */
 bool sipu_amx(void);
-/* the tiles usable at all (cpuid, XCR0, OS permission), whatever SIPU_SIMD forces: the AMX probe's machine limit */
-bool sipu_amx_supported(void);
+/* Whether the CPU and the OS offer AMX-BF16 at all, whatever SIPU_SIMD forces (the machine-limit probe). */
+bool sipu_amx_available(void);
 
 /* Element size of a dtype code, 0 for an invalid code. */
 int sipu_itemsize(int32_t dtype);
@@ -52,6 +59,21 @@ typedef struct {
     void (*add_f32)(int64_t n, const float *x, const float *r, float *z);
     /* First index of the maximum (or first NaN) of n > 0 contiguous floats, and that value. */
     int64_t (*argmax_f32)(int64_t n, const float *x, float *value);
+    /* Rotary embedding of one contiguous fp32 head in place (rope.c). */
+    void (*rope_f32)(int64_t half, float *x, const float *cs, int neox);
+    /* out[i] = e^x[i] within ~2 ulp of expf, incl. subnormal results, +-inf and NaN (out may be x) */
+    void (*exp_f32)(int64_t n, const float *x, float *out);
+    /* out[i] = e^(x[i] - sub) as exp_f32 computes it; returns their sum (16 running sums) */
+    float (*exp_sum_f32)(int64_t n, const float *x, float sub, float *out);
+    /*
+     * n contiguous elements converted between f32, f16 and bf16 (from != to), bit-exact with
+     * convert.h's conversions (c10's), NaN included.
+     */
+    void (*cast_float)(int64_t n, int32_t from, const void *src, int32_t to, void *dst);
+    /* s[r * lds + j] = q_r . k_j over d elements, r < nr, j < nk (attention's few-row path) */
+    void (*dot_rows_f32)(int nr, int nk, int64_t d, const float *q, int64_t ldq, const float *k, int64_t ldk, float *s, int64_t lds);
+    /* o[r * ldo + c] += sum_j p[r * ldp + j] * v[j * ldv + c], c < d */
+    void (*axpy_rows_f32)(int nr, int nk, int64_t d, const float *p, int64_t ldp, const float *v, int64_t ldv, float *o, int64_t ldo);
 } sipu_vtable;
 
 extern const sipu_vtable sipu_vt_scalar, sipu_vt_avx2, sipu_vt_avx512;

@@ -49,9 +49,8 @@ static double run_threads(int64_t iters, int bf16) {
 
 SIPU_API double sipu_probe_fma_f32(int64_t iters) { return run_threads(iters, 0); }
 
-/* AMX where the CPU and the OS allow the tiles (runtime.c's check, shared with the GEMM), whatever SIPU_SIMD forces */
 SIPU_API double sipu_probe_amx_bf16(int64_t iters) {
-    if (iters <= 0 || !sipu_amx_supported()) return 0;
+    if (iters <= 0 || !sipu_amx_available()) return 0;
     double flops = 0;
     float sink = 0;
     #pragma omp parallel num_threads(sipu_threads()) reduction(+ : flops, sink)

@@ -138,45 +138,77 @@ SIPU_API sipu_status sipu_reduce_rows(int32_t op, const sipu_tensor *out, const 
     return SIPU_OK;
 }
 
+/* n elements of a row (element stride es) widened to fp32 */
+static void load_row_f32(const char *row, int32_t dtype, int64_t es, int item, int64_t n, float *restrict v) {
+    if (es == 1 && dtype == SIPU_F32) {
+        memcpy(v, row, (size_t) n * sizeof(float));
+    } else if (es == 1 && dtype == SIPU_BF16) {
+        const uint16_t *h = (const uint16_t *) row;
+        for (int64_t j = 0; j < n; j++) v[j] = bf16_to_f32(h[j]);
+    } else if (es == 1 && dtype == SIPU_F16) {
+        const uint16_t *h = (const uint16_t *) row;
+        for (int64_t j = 0; j < n; j++) v[j] = f16_to_f32(h[j]);
+    } else {
+        for (int64_t j = 0; j < n; j++) v[j] = load_f32(row + j * es * item, dtype);
+    }
+}
+
 /*
- * Softmax of fp32-computed rows: each row is read once into fp32 scratch, exp(x - max) computed once
- * and kept, then divided by the sum (log_softmax: x - max - log(sum)), the same operations and order
- * as the general loop below.
+ * Softmax of fp32-computed rows: each row is read once into fp32 scratch, its maximum (NaN if it
+ * holds one) taken, exp(x - max) computed once by the vectorized exp of the running ISA and summed,
+ * then divided by the sum (log_softmax: x - max - log(sum)).
  */
 static sipu_status softmax_narrow(const sipu_tensor *out, const rows *x, int64_t R, int64_t N, int32_t log_softmax, int32_t narrow,
                                   int oi) {
     const int threads = sipu_threads();
-    float *scratch = malloc((size_t) threads * (size_t) (N + 1) * sizeof(float));
+    const int64_t per = (N + 16) / 16 * 16;
+    float *scratch = malloc((size_t) threads * (size_t) (2 * per) * sizeof(float));
     if (!scratch) return sipu_fail(SIPU_ERR_OUT_OF_MEMORY, "sipu_softmax_rows: no memory for rows of %lld", (long long) N);
-    #pragma omp parallel num_threads(threads) if (R * N > 65536)
+    const sipu_vtable *vt = sipu_vt();
+    #pragma omp parallel num_threads(threads) if (R * N > 65536 && R > 1)
     {
         #ifdef _OPENMP
-        float *v = scratch + (size_t) omp_get_thread_num() * (size_t) (N + 1);
+        float *v = scratch + (size_t) omp_get_thread_num() * (size_t) (2 * per);
         #else
         float *v = scratch;
         #endif
+        float *ex = v + per;
         #pragma omp for schedule(static)
         for (int64_t i = 0; i < R; i++) {
             const char *row = x->base + i * x->rs * x->item;
+            char *o = (char *) out->data + i * out->strides[0] * oi;
+            /* contiguous f32 in and out: read the input in place and use the output row as the scratch */
+            const bool direct = x->dtype == SIPU_F32 && x->es == 1 && out->dtype == SIPU_F32 && out->strides[1] == 1;
+            const float *xv = direct ? (const float *) row : v;
+            if (!direct) load_row_f32(row, x->dtype, x->es, x->item, N, v);
             float mx = -INFINITY;
+            int nan = 0;
+            #pragma omp simd reduction(max:mx) reduction(|:nan)
             for (int64_t j = 0; j < N; j++) {
-                v[j] = load_f32(row + j * x->es * x->item, x->dtype);
-                if (v[j] > mx || isnan(v[j])) mx = v[j];
+                mx = xv[j] > mx ? xv[j] : mx;
+                nan |= xv[j] != xv[j];
             }
-            float zf = 0;
-            for (int64_t j = 0; j < N; j++) {
-                v[j] -= mx;
-                float e = expf(v[j]);
-                zf += e;
-                if (!log_softmax) v[j] = e;
-            }
+            if (nan) mx = NAN;
+            float *e = direct ? (float *) o : log_softmax ? ex : v;
+            float zf = vt->exp_sum_f32(N, xv, mx, e);
             float lz = logf(zf);
             if (narrow) {
                 zf = round_to(narrow, zf);
                 lz = round_to(narrow, logf(zf));
             }
-            char *o = (char *) out->data + i * out->strides[0] * oi;
-            for (int64_t j = 0; j < N; j++) store_f32(o + j * out->strides[1] * oi, out->dtype, log_softmax ? v[j] - lz : v[j] / zf);
+            if (direct) {
+                float *of = (float *) o;
+                if (log_softmax) {
+                    #pragma omp simd
+                    for (int64_t j = 0; j < N; j++) of[j] = (xv[j] - mx) - lz;
+                } else {
+                    #pragma omp simd
+                    for (int64_t j = 0; j < N; j++) of[j] = of[j] / zf;
+                }
+            } else {
+                for (int64_t j = 0; j < N; j++)
+                    store_f32(o + j * out->strides[1] * oi, out->dtype, log_softmax ? (v[j] - mx) - lz : e[j] / zf);
+            }
         }
     }
     free(scratch);

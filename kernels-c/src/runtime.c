@@ -86,8 +86,7 @@ __attribute__((constructor)) static void sipu_init(void) {
 SIPU_API int32_t sipu_simd(void) { return simd_level; }
 
 bool sipu_amx(void) { return amx_ok; }
-
-bool sipu_amx_supported(void) { return amx_hw; }
+bool sipu_amx_available(void) { return amx_hw; }
 
 SIPU_API const char *sipu_simd_name(void) {
     switch (simd_level) {
@@ -110,6 +109,12 @@ const sipu_vtable *sipu_vt(void) {
 SIPU_API void sipu_set_num_threads(int32_t n) { num_threads = n > 0 ? n : 1; }
 SIPU_API int32_t sipu_get_num_threads(void) { return num_threads; }
 int sipu_threads(void) { return num_threads; }
+
+int sipu_threads_for(double work) {
+    const double per_thread = 4e6;
+    double k = work / per_thread;
+    return k >= num_threads ? num_threads : k < 2 ? 1 : (int) k;
+}
 
 /* ---- descriptors ---------------------------------------------------------------------------- */
 

@@ -152,6 +152,45 @@ static void topk_f32(const float *x, int64_t n, int64_t k, bool desc, int64_t *i
     }
 }
 
+/*
+ * Stable sort of a contiguous fp32 row (n < 2^31) by an LSD radix sort of order-preserving keys:
+ * the float's bits with the sign folded so that unsigned order is numeric order, -0.0 keyed as 0.0
+ * (equal, as comparisons see it), every NaN as the largest key; complemented for descending. Equal
+ * keys keep their input order, as the merge sort does. k0/k1 and i0/i1 hold n each; the sorted
+ * positions land in pos.
+ */
+static void radix_sort_f32(const float *x, int64_t n, bool desc, uint32_t *k0, uint32_t *k1, int32_t *i0, int32_t *i1, int64_t *pos) {
+    for (int64_t j = 0; j < n; j++) {
+        uint32_t u = f32_bits(x[j]);
+        if (x[j] != x[j]) u = 0xFFFFFFFFu;
+        else if (u == 0x80000000u) u = 0x80000000u; /* -0.0 takes the key of +0.0 (0 | sign bit) */
+        else u = (u & 0x80000000u) ? ~u : u | 0x80000000u;
+        k0[j] = desc ? ~u : u;
+        i0[j] = (int32_t) j;
+    }
+    /* the four digit histograms in one pass over the keys */
+    int64_t count[4][257];
+    memset(count, 0, sizeof count);
+    for (int64_t j = 0; j < n; j++)
+        for (int d = 0; d < 4; d++) count[d][((k0[j] >> (8 * d)) & 0xFF) + 1]++;
+    for (int d = 0; d < 4; d++) {
+        int64_t *c = count[d];
+        const int shift = 8 * d;
+        if (c[((k0[0] >> shift) & 0xFF) + 1] == n) continue; /* one digit value: the pass would not move anything */
+        for (int v = 0; v < 256; v++) c[v + 1] += c[v];
+        for (int64_t j = 0; j < n; j++) {
+            int64_t at = c[(k0[j] >> shift) & 0xFF]++;
+            k1[at] = k0[j];
+            i1[at] = i0[j];
+        }
+        uint32_t *tk = k0;
+        k0 = k1, k1 = tk;
+        int32_t *ti = i0;
+        i0 = i1, i1 = ti;
+    }
+    for (int64_t j = 0; j < n; j++) pos[j] = i0[j];
+}
+
 /* The first k positions of each row in order (k = N sorts, k < N selects), written as values and indices. */
 static sipu_status order_rows(const sipu_tensor *values, const sipu_tensor *indices, const sipu_tensor *in, int64_t k, bool desc,
                               const char *fn) {
@@ -176,6 +215,13 @@ static sipu_status order_rows(const sipu_tensor *values, const sipu_tensor *indi
             const int64_t *best = idx;
             if (in->dtype == SIPU_F32 && (in->strides[1] == 1 || N == 1) && k <= 64 && k < N) {
                 topk_f32((const float *) in->data + r * in->strides[0], N, k, desc, idx);
+                store_row(values, indices, in, r, best, k);
+                continue;
+            }
+            if (in->dtype == SIPU_F32 && (in->strides[1] == 1 || N == 1) && N < INT32_MAX) {
+                uint32_t *k0 = (uint32_t *) key;
+                int32_t *i0 = (int32_t *) tmp;
+                radix_sort_f32((const float *) in->data + r * in->strides[0], N, desc, k0, k0 + N, i0, i0 + N, idx);
                 store_row(values, indices, in, r, best, k);
                 continue;
             }

@@ -219,7 +219,8 @@ static void check_fp8_shape(int M, int K, int N, int32_t odt) {
 
 static void test_gemm_paths(void) {
     /* odd shapes: M, N, K off every tile (14x32, 6x16, 4x16), K off 128 and odd, small M (weight streaming) and large */
-    static const int shapes[][3] = {{1, 37, 19}, {3, 301, 45}, {16, 129, 70}, {17, 515, 33}, {29, 77, 130}, {45, 1031, 97}, {2, 1, 5}, {200, 260, 300}, {9, 1300, 70}};
+    static const int shapes[][3] = {{1, 37, 19}, {3, 301, 45}, {16, 129, 70}, {17, 515, 33}, {29, 77, 130}, {45, 1031, 97}, {2, 1, 5}, {200, 260, 300}, {9, 1300, 70},
+                                       {4, 2100, 600} /* weight streaming with enough work for every thread */};
     static const int32_t dts[] = {SIPU_F32, SIPU_BF16, SIPU_F16};
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
         for (int d = 0; d < 3; d++)
@@ -446,6 +447,44 @@ static void test_topk_f32_rows(void) {
     free(x); free(sv); free(si);
 }
 
+/* PyTorch's order for a stable sort: NaN above every number, -0.0 equal to 0.0, ties by position. */
+static int sort_desc_;
+static int cmp_sorted(const void *pa, const void *pb) {
+    const float *a = pa, *b = pb; /* {value, position} pairs */
+    int an = a[0] != a[0], bn = b[0] != b[0], c = 0;
+    if (an || bn) c = an - bn;
+    else c = (a[0] > b[0]) - (a[0] < b[0]);
+    if (sort_desc_) c = -c;
+    return c ? c : (a[1] > b[1]) - (a[1] < b[1]);
+}
+
+/* sort of fp32 rows (a radix sort of folded keys) against qsort with the comparison above */
+static void test_sort_f32_rows(void) {
+    enum { R = 4, N = 777 };
+    float *x = malloc(R * N * sizeof(float)), *v = malloc(R * N * sizeof(float)), *pairs = malloc(2 * N * sizeof(float));
+    int64_t *ix = malloc(R * N * sizeof(int64_t));
+    const float special[] = {NAN, -0.0f, 0.0f, INFINITY, -INFINITY, 1e-45f, -1e-45f, 3.0f, -3.0f};
+    for (int i = 0; i < R * N; i++) x[i] = (i * 7919) % 5 == 0 ? special[(i / 5) % 9] : (float) ((i * 7919) % 61) / 8.0f - 3.0f;
+    for (int j = 0; j < N; j++) x[3 * N + j] = 2.5f; /* one key: every pass skipped */
+    int64_t sz[] = {R, N}, st[] = {N, 1};
+    sipu_tensor tx = desc(x, SIPU_F32, 2, sz, st), tv = desc(v, SIPU_F32, 2, sz, st), ti = desc(ix, SIPU_I64, 2, sz, st);
+    for (sort_desc_ = 0; sort_desc_ <= 1; sort_desc_++) {
+        CHECK(sipu_sort_rows(&tv, &ti, &tx, sort_desc_) == SIPU_OK, "%s", sipu_last_error());
+        for (int r = 0; r < R; r++) {
+            for (int j = 0; j < N; j++) pairs[2 * j] = x[r * N + j], pairs[2 * j + 1] = (float) j;
+            qsort(pairs, N, 2 * sizeof(float), cmp_sorted);
+            int bad = 0;
+            for (int j = 0; j < N && bad < 3; j++)
+                if (ix[r * N + j] != (int64_t) pairs[2 * j + 1] || memcmp(&v[r * N + j], &x[r * N + (int64_t) pairs[2 * j + 1]], 4)) {
+                    bad++;
+                    CHECK(0, "sort %s row %d pos %d: index %lld, want %lld", sort_desc_ ? "descending" : "ascending", r, j,
+                          (long long) ix[r * N + j], (long long) pairs[2 * j + 1]);
+                }
+        }
+    }
+    free(x); free(v); free(pairs); free(ix);
+}
+
 static void test_norms(void) {
     int R = 5, H = 300;
     uint16_t *x = malloc(2 * R * H), *w = malloc(2 * H), *o = malloc(2 * R * H);
@@ -551,6 +590,236 @@ static void test_probes(void) {
     }
 }
 
+
+/* ---- attention against a full score matrix in double ---- */
+
+static float attn_rand(uint32_t *s) {
+    *s = *s * 1664525u + 1013904223u;
+    return (float) ((*s >> 8) & 0xFFFF) / 32768.0f - 1.0f;
+}
+
+/*
+ * B sequences (lq[b] queries, lk[b] keys) of Hq query and Hk kv heads, head dims D (q, k) and Dv,
+ * packed and through a paged cache of 16-key blocks with a shuffled table, in f32 or bf16.
+ */
+static void check_attention(int32_t dt, int B, const int *lq, const int *lk, int Hq, int Hk, int D, int Dv, int64_t wl, int64_t wr,
+                            double softcap, double tol) {
+    int tq = 0, tk = 0, cuq[8], cuk[8], page = 16, per = 0;
+    cuq[0] = cuk[0] = 0;
+    for (int b = 0; b < B; b++) {
+        cuq[b + 1] = tq += lq[b];
+        cuk[b + 1] = tk += lk[b];
+        if ((lk[b] + page - 1) / page > per) per = (lk[b] + page - 1) / page;
+    }
+    const int item = dt == SIPU_F32 ? 4 : 2, blocks = B * per;
+    float *q = malloc(sizeof(float) * tq * Hq * D), *k = malloc(sizeof(float) * tk * Hk * D), *v = malloc(sizeof(float) * tk * Hk * Dv);
+    uint32_t seed = (uint32_t) (D * 131 + Hq * 7 + B + (int) wl);
+    for (int i = 0; i < tq * Hq * D; i++) q[i] = attn_rand(&seed);
+    for (int i = 0; i < tk * Hk * D; i++) k[i] = attn_rand(&seed);
+    for (int i = 0; i < tk * Hk * Dv; i++) v[i] = attn_rand(&seed);
+    if (dt == SIPU_BF16) {
+        for (int i = 0; i < tq * Hq * D; i++) q[i] = bf16_to_f32(f32_to_bf16(q[i]));
+        for (int i = 0; i < tk * Hk * D; i++) k[i] = bf16_to_f32(f32_to_bf16(k[i]));
+        for (int i = 0; i < tk * Hk * Dv; i++) v[i] = bf16_to_f32(f32_to_bf16(v[i]));
+    }
+    const double scale = 1 / sqrt((double) D);
+    double *want = calloc((size_t) tq * Hq * Dv, sizeof(double)), *wlse = malloc(sizeof(double) * Hq * tq), *sc = malloc(sizeof(double) * tk);
+    for (int b = 0; b < B; b++)
+        for (int i = 0; i < lq[b]; i++)
+            for (int h = 0; h < Hq; h++) {
+                int row = cuq[b] + i, kh = h / (Hq / Hk);
+                long pos = i + lk[b] - lq[b];
+                double mx = -INFINITY, sum = 0;
+                for (int j = 0; j < lk[b]; j++) {
+                    int vis = (wr < 0 || j <= pos + wr) && (wl < 0 || j >= pos - wl);
+                    double x = 0;
+                    for (int c = 0; c < D; c++) x += (double) q[(row * Hq + h) * D + c] * k[((cuk[b] + j) * Hk + kh) * D + c];
+                    x *= (double) (float) scale;
+                    if (softcap > 0) x = softcap * tanh(x / softcap);
+                    sc[j] = vis ? x : -INFINITY;
+                    if (sc[j] > mx) mx = sc[j];
+                }
+                for (int j = 0; j < lk[b]; j++) sum += sc[j] == -INFINITY ? 0 : exp(sc[j] - mx);
+                for (int j = 0; j < lk[b]; j++) {
+                    if (sc[j] == -INFINITY) continue;
+                    double pr = exp(sc[j] - mx) / sum;
+                    for (int c = 0; c < Dv; c++) want[(row * Hq + h) * Dv + c] += pr * v[((cuk[b] + j) * Hk + kh) * Dv + c];
+                }
+                wlse[h * tq + row] = sum > 0 ? mx + log(sum) : INFINITY;
+            }
+    /* device layouts */
+    char *dq = malloc((size_t) tq * Hq * D * item), *dk = malloc((size_t) tk * Hk * D * item), *dv = malloc((size_t) tk * Hk * Dv * item);
+    char *kc = calloc((size_t) blocks * page * Hk * D, item), *vc = calloc((size_t) blocks * page * Hk * Dv, item);
+    char *out = malloc((size_t) tq * Hq * Dv * item);
+    float *lse = malloc(sizeof(float) * Hq * tq);
+    int32_t *table = malloc(sizeof(int32_t) * B * per), used[8], cq[8], ck[8];
+    for (int i = 0; i < tq * Hq * D; i++) store_f32(dq + (size_t) i * item, dt, q[i]);
+    for (int i = 0; i < tk * Hk * D; i++) store_f32(dk + (size_t) i * item, dt, k[i]);
+    for (int i = 0; i < tk * Hk * Dv; i++) store_f32(dv + (size_t) i * item, dt, v[i]);
+    for (int b = 0; b <= B; b++) cq[b] = cuq[b], ck[b] = cuk[b];
+    for (int b = 0; b < B; b++) {
+        used[b] = lk[b];
+        for (int blk = 0; blk < per; blk++) table[b * per + blk] = (blk * B + b * 7 + 3) % blocks;
+        for (int j = 0; j < lk[b]; j++) {
+            int slot = table[b * per + j / page] * page + j % page;
+            memcpy(kc + (size_t) slot * Hk * D * item, dk + (size_t) (cuk[b] + j) * Hk * D * item, (size_t) Hk * D * item);
+            memcpy(vc + (size_t) slot * Hk * Dv * item, dv + (size_t) (cuk[b] + j) * Hk * Dv * item, (size_t) Hk * Dv * item);
+        }
+    }
+    int64_t sq[] = {tq, Hq, D}, sqs[] = {Hq * D, D, 1}, so[] = {tq, Hq, Dv}, sos[] = {Hq * Dv, Dv, 1};
+    int64_t sk[] = {tk, Hk, D}, sks[] = {Hk * D, D, 1}, sv[] = {tk, Hk, Dv}, svs[] = {Hk * Dv, Dv, 1};
+    int64_t pk[] = {blocks, page, Hk, D}, pks[] = {page * Hk * D, Hk * D, D, 1}, pv[] = {blocks, page, Hk, Dv}, pvs[] = {page * Hk * Dv, Hk * Dv, Dv, 1};
+    int64_t sl[] = {Hq, tq}, sls[] = {tq, 1}, sc1[] = {B + 1}, sb[] = {B}, one[] = {1}, st[] = {B, per}, sts[] = {per, 1};
+    sipu_tensor tQ = desc(dq, dt, 3, sq, sqs), tO = desc(out, dt, 3, so, sos), tK = desc(dk, dt, 3, sk, sks), tV = desc(dv, dt, 3, sv, svs);
+    sipu_tensor tKc = desc(kc, dt, 4, pk, pks), tVc = desc(vc, dt, 4, pv, pvs), tL = desc(lse, SIPU_F32, 2, sl, sls);
+    sipu_tensor tcq = desc(cq, SIPU_I32, 1, sc1, one), tck = desc(ck, SIPU_I32, 1, sc1, one), tu = desc(used, SIPU_I32, 1, sb, one);
+    sipu_tensor tt = desc(table, SIPU_I32, 2, st, sts);
+    for (int paged = 0; paged < 2; paged++) {
+        sipu_status r = paged ? sipu_attention(&tO, &tL, &tQ, &tKc, &tVc, &tcq, NULL, &tu, &tt, scale, wl, wr, softcap)
+                              : sipu_attention(&tO, &tL, &tQ, &tK, &tV, &tcq, &tck, NULL, NULL, scale, wl, wr, softcap);
+        CHECK(r == SIPU_OK, "attention: %s", sipu_last_error());
+        int bad = 0;
+        for (int i = 0; i < tq * Hq * Dv && bad < 5; i++) {
+            double g = load_f32(out + (size_t) i * item, dt);
+            if (!(fabs(g - want[i]) <= tol * fabs(want[i]) + tol)) {
+                bad++;
+                CHECK(0, "attention %s %s D=%d Dv=%d Hq=%d Hk=%d win=(%lld,%lld) cap=%g: out[%d] = %g, want %g", dt == SIPU_F32 ? "f32" : "bf16",
+                      paged ? "paged" : "packed", D, Dv, Hq, Hk, (long long) wl, (long long) wr, softcap, i, g, want[i]);
+            }
+        }
+        for (int i = 0; i < Hq * tq && bad < 5; i++)
+            if (!(fabs(lse[i] - wlse[i]) <= 1e-4 * fabs(wlse[i]) + 1e-4) && !(isinf(wlse[i]) && isinf(lse[i]))) {
+                bad++;
+                CHECK(0, "attention lse[%d] = %g, want %g", i, lse[i], wlse[i]);
+            }
+    }
+    free(q); free(k); free(v); free(want); free(wlse); free(sc); free(dq); free(dk); free(dv); free(kc); free(vc); free(out); free(lse); free(table);
+}
+
+static void test_attention(void) {
+    const int lq[] = {1, 37, 5}, lk[] = {700, 37, 90};
+    for (int dt = 0; dt < 2; dt++) {
+        int32_t t = dt ? SIPU_BF16 : SIPU_F32;
+        double tol = dt ? 2e-2 : 2e-5;
+        check_attention(t, 3, lq, lk, 6, 2, 72, 72, -1, 0, 0.0, tol);
+        check_attention(t, 3, lq, lk, 6, 2, 72, 40, 20, 0, 15.0, tol);
+        check_attention(t, 3, lq, lk, 6, 2, 128, 128, -1, -1, 0.0, tol);
+        check_attention(t, 3, lq, lk, 4, 4, 33, 17, 3, 2, 0.0, tol);
+        /* one long decode row (too little work for a second thread) */
+        const int dq[] = {1}, dk[] = {700}, dq2[] = {1, 2}, dk2[] = {300, 41};
+        check_attention(t, 1, dq, dk, 1, 1, 128, 128, -1, 0, 0.0, tol);
+        check_attention(t, 1, dq, dk, 8, 8, 64, 64, 100, 0, 0.0, tol);
+        /* enough work for every thread (small steps run on one): the keys split and merged */
+        const int lq1[] = {1}, lk1[] = {6000};
+        check_attention(t, 1, lq1, lk1, 8, 8, 128, 128, -1, 0, 0.0, tol);
+        /* many heads of a decode step read key row by key row */
+        check_attention(t, 2, dq2, dk2, 32, 16, 64, 48, -1, 0, 0.0, tol);
+        /* more queries than keys: the first rows see nothing (0, lse +inf) */
+        const int wq[] = {9}, wk[] = {4};
+        check_attention(t, 1, wq, wk, 2, 1, 16, 16, -1, 0, 0.0, tol);
+    }
+}
+
+/* ---- softmax rows (the vectorized exp included) against double ---- */
+
+static void test_softmax(void) {
+    static const int ns[] = {1, 5, 16, 17, 100, 4099};
+    uint32_t seed = 7;
+    for (int t = 0; t < 6; t++) {
+        const int N = ns[t], R = 6;
+        float *x = malloc(sizeof(float) * R * N), *o = malloc(sizeof(float) * R * N);
+        for (int i = 0; i < R * N; i++) x[i] = 20.0f * attn_rand(&seed);
+        for (int j = 0; j < N; j++) {
+            if (j % 3 == 1) x[1 * N + j] = -INFINITY;  /* masked entries */
+            x[2 * N + j] = j == N / 2 ? 0.0f : -90.0f - (float) j; /* results down into the subnormals */
+            if (j == N - 1) x[3 * N + j] = NAN;
+            x[4 * N + j] = 80.0f + 0.001f * (float) j;       /* near expf's overflow before the shift */
+            x[5 * N + j] = -INFINITY;                         /* a fully masked row: NaN as in PyTorch */
+        }
+        int64_t sz[] = {R, N}, st[] = {N, 1};
+        sipu_tensor to = desc(o, SIPU_F32, 2, sz, st), ti = desc(x, SIPU_F32, 2, sz, st);
+        for (int lg = 0; lg < 2; lg++) {
+            CHECK(sipu_softmax_rows(&to, &ti, lg) == SIPU_OK, "%s", sipu_last_error());
+            int bad = 0;
+            for (int r = 0; r < R; r++) {
+                double mx = -INFINITY, z = 0;
+                int nan = 0;
+                for (int j = 0; j < N; j++) { double v = x[r * N + j]; if (v != v) nan = 1; else if (v > mx) mx = v; }
+                if (nan) mx = NAN;
+                for (int j = 0; j < N; j++) z += exp((double) x[r * N + j] - mx);
+                for (int j = 0; j < N && bad < 5; j++) {
+                    double v = (double) x[r * N + j] - mx, w = lg ? v - log(z) : exp(v) / z, g = o[r * N + j];
+                    int ok = isnan(w) ? isnan(g) : (w == g || fabs(g - w) <= 4e-6 * fabs(w) + (lg ? 4e-6 : 1e-44));
+                    if (!ok) {
+                        bad++;
+                        CHECK(0, "%s N=%d row %d [%d] = %g, want %g", lg ? "log_softmax" : "softmax", N, r, j, g, w);
+                    }
+                }
+            }
+        }
+        free(x); free(o);
+    }
+}
+
+/* ---- contiguous float casts (the vectorized paths) bit for bit against convert.h ---- */
+
+static void cast_check(int32_t from, const void *src, int32_t to, int64_t n, const char *what) {
+    int fi = from == SIPU_F32 ? 4 : 2, ti = to == SIPU_F32 ? 4 : 2;
+    char *dst = malloc((size_t) n * ti);
+    int64_t sz[] = {n}, one[] = {1};
+    sipu_tensor td = desc(dst, to, 1, sz, one), ts = desc((void *) src, from, 1, sz, one);
+    CHECK(sipu_copy(&td, &ts) == SIPU_OK, "%s", sipu_last_error());
+    int bad = 0;
+    for (int64_t i = 0; i < n && bad < 5; i++) {
+        const char *s = (const char *) src + i * fi;
+        float f = load_f32(s, from);
+        char want[4];
+        if (from != SIPU_F32 && to != SIPU_F32) store_f32(want, to, f);   /* via fp32, as c10 converts */
+        else if (to == SIPU_F32) memcpy(want, &f, 4);
+        else store_f32(want, to, f);
+        if (memcmp(want, dst + i * ti, (size_t) ti)) {
+            bad++;
+            uint32_t w = 0, g = 0, x = 0;
+            memcpy(&w, want, (size_t) ti), memcpy(&g, dst + i * ti, (size_t) ti), memcpy(&x, s, (size_t) fi);
+            CHECK(0, "%s: element %lld (0x%x) gives 0x%x, want 0x%x", what, (long long) i, x, g, w);
+        }
+    }
+    free(dst);
+}
+
+static void test_casts(void) {
+    /* every 16-bit pattern, five times over so the long-run (streaming) path is taken too */
+    const int64_t n16 = 5 * 65536 + 13;
+    uint16_t *h = malloc(sizeof(uint16_t) * n16);
+    for (int64_t i = 0; i < n16; i++) h[i] = (uint16_t) (i * 40503u);
+    cast_check(SIPU_F16, h, SIPU_F32, n16, "f16 -> f32");
+    cast_check(SIPU_BF16, h, SIPU_F32, n16, "bf16 -> f32");
+    cast_check(SIPU_F16, h, SIPU_BF16, n16, "f16 -> bf16");
+    cast_check(SIPU_BF16, h, SIPU_F16, n16, "bf16 -> f16");
+    cast_check(SIPU_F16, h + 3, SIPU_F32, 1000, "f16 -> f32, short and misaligned");
+    /* f32: each f16 value, the midpoints to its neighbours and one ulp either side, NaN payloads, subnormals, overflow */
+    const int64_t n32 = 6 * 65536 + 64;
+    uint32_t *u = malloc(sizeof(uint32_t) * n32);
+    int64_t m = 0;
+    for (uint32_t b = 0; b < 65536; b++) {
+        float f = f16_to_f32((uint16_t) b), g = f16_to_f32((uint16_t) (b + 1));
+        float mid = isfinite(f) && isfinite(g) ? (f + g) / 2 : f;
+        uint32_t fb, mb;
+        memcpy(&fb, &f, 4), memcpy(&mb, &mid, 4);
+        u[m++] = fb, u[m++] = mb, u[m++] = mb + 1, u[m++] = mb - 1, u[m++] = fb ^ (b << 7), u[m++] = b * 2654435761u;
+    }
+    const uint32_t special[] = {0x7F800001u, 0xFFFFFFFFu, 0x7FC00001u, 0xFFC12345u, 0x7F800000u, 0xFF800000u, 0x00000001u, 0x807FFFFFu,
+                                0x477FF000u, 0x477FEFFFu, 0x47800000u, 0x33000000u, 0x33000001u, 0x387FC000u, 0x3F808000u, 0x3F818000u};
+    for (int i = 0; i < 16; i++) u[m++] = special[i];
+    while (m < n32) u[m] = (uint32_t) m * 0x9E3779B9u, m++;
+    cast_check(SIPU_F32, u, SIPU_F16, n32, "f32 -> f16");
+    cast_check(SIPU_F32, u, SIPU_BF16, n32, "f32 -> bf16");
+    cast_check(SIPU_F32, u + 5, SIPU_F16, 777, "f32 -> f16, short and misaligned");
+    cast_check(SIPU_F32, u + n32 - 40, SIPU_BF16, 40, "f32 -> bf16 specials");
+    free(h);
+    free(u);
+}
+
 int main(void) {
     printf("sipu_kernels %s, SIMD %s, %d threads\n", sipu_version(), sipu_simd_name(), sipu_get_num_threads());
     test_conversions();
@@ -564,11 +833,17 @@ int main(void) {
     test_silu_exp();
     test_argmax_chunks();
     test_topk_f32_rows();
+    test_sort_f32_rows();
     test_index_gather();
     test_sort_select_count();
     test_probes();
+    test_attention();
+    test_softmax();
+    test_casts();
     sipu_set_num_threads(1);
     test_probes();
+    test_casts();
+    test_attention();
     test_binary_broadcast();
     test_matmul();
     test_gemm_paths();

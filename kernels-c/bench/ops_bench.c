@@ -1,0 +1,247 @@
+/*
+ * Throughput of the non-GEMM rows of issue 6 (not a test): attention prefill and paged decode,
+ * softmax, casts, fused experts, at the JMH benchmark's shapes. Prints the best time of several runs.
+ * Usage: ops_bench [seconds per case, default 0.5] [substring of the case names]
+ */
+#include "sipu_kernels.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static sipu_tensor desc(void *data, int32_t dtype, int ndim, const int64_t *sizes) {
+    sipu_tensor t;
+    memset(&t, 0, sizeof t);
+    t.data = data;
+    t.dtype = dtype;
+    t.ndim = ndim;
+    int64_t s = 1;
+    for (int i = ndim - 1; i >= 0; i--) {
+        t.sizes[i] = sizes[i];
+        t.strides[i] = s;
+        s *= sizes[i];
+    }
+    return t;
+}
+
+static void *filled(size_t n, int32_t dtype) {
+    int item = dtype == SIPU_F32 ? 4 : 2;
+    unsigned char *p = malloc(n * item);
+    uint32_t s = 12345;
+    for (size_t i = 0; i < n; i++) {
+        s = s * 1664525u + 1013904223u;
+        float v = ((s >> 8) & 0xFFFF) / 32768.0f - 1.0f;
+        uint32_t u;
+        memcpy(&u, &v, 4);
+        if (dtype == SIPU_F32) memcpy(p + i * 4, &v, 4);
+        else { uint16_t h = (uint16_t) (u >> 16); memcpy(p + i * 2, &h, 2); }
+    }
+    return p;
+}
+
+static double cpu_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* with OPS_CPU set, the best process CPU time per run is reported instead of wall time (1 thread: immune to preemption) */
+static int use_cpu = -1;
+
+static double budget = 0.5;
+static const char *filter = "";
+
+typedef sipu_status (*runner)(void *ctx);
+
+static double best_seconds(runner f, void *ctx) {
+    if (f(ctx) != SIPU_OK) {
+        fprintf(stderr, "error: %s\n", sipu_last_error());
+        exit(1);
+    }
+    double best = 1e30, start = now();
+    int reps = 0;
+    /* OPS_REPS=n: exactly n timed runs (for cycle counts under perf stat on a shared machine) */
+    const char *fixed = getenv("OPS_REPS");
+    if (use_cpu < 0) use_cpu = getenv("OPS_CPU") != NULL;
+    double (*clk)(void) = use_cpu ? cpu_now : now;
+    if (fixed) {
+        for (int r = atoi(fixed); r > 0; r--) {
+            double t0 = clk();
+            f(ctx);
+            double t = clk() - t0;
+            if (t < best) best = t;
+        }
+        return best;
+    }
+    while (reps < 3 || now() - start < budget) {
+        double t0 = clk();
+        f(ctx);
+        double t = clk() - t0;
+        if (t < best) best = t;
+        if (++reps >= 1000) break;
+    }
+    return best;
+}
+
+static int want(const char *name) { return strstr(name, filter) != NULL; }
+
+/* ---- attention ---- */
+
+typedef struct { sipu_tensor out, lse, q, k, v, cq, ck, used, table; int paged; } attn;
+static sipu_status run_attn(void *p) {
+    attn *a = p;
+    return sipu_attention(&a->out, a->paged ? NULL : &a->lse, &a->q, &a->k, &a->v, &a->cq, a->paged ? NULL : &a->ck,
+                          a->paged ? &a->used : NULL, a->paged ? &a->table : NULL, 0.088, -1, a->paged ? -1 : 0, 0.0);
+}
+
+static void bench_prefill(int64_t T, int64_t H, int64_t D) {
+    if (!want("attention prefill")) return;
+    attn a;
+    memset(&a, 0, sizeof a);
+    int64_t s3[] = {T, H, D}, s2[] = {H, T}, sc[] = {2};
+    a.q = desc(filled(T * H * D, SIPU_BF16), SIPU_BF16, 3, s3);
+    a.k = desc(filled(T * H * D, SIPU_BF16), SIPU_BF16, 3, s3);
+    a.v = desc(filled(T * H * D, SIPU_BF16), SIPU_BF16, 3, s3);
+    a.out = desc(malloc(T * H * D * 2), SIPU_BF16, 3, s3);
+    a.lse = desc(malloc(H * T * 4), SIPU_F32, 2, s2);
+    int32_t *cu = malloc(8);
+    cu[0] = 0, cu[1] = (int32_t) T;
+    a.cq = desc(cu, SIPU_I32, 1, sc);
+    a.ck = a.cq;
+    double t = best_seconds(run_attn, &a), flops = 2.0 * 2 * H * D * T * T / 2;
+    printf("attention prefill bf16 %lld tok, %lld heads, d %lld, causal: %9.3f ms %7.1f GFLOP/s\n", (long long) T, (long long) H,
+           (long long) D, t * 1e3, flops / t * 1e-9);
+}
+
+static void bench_decode(int64_t B, int64_t ctx, int64_t H, int64_t D) {
+    if (!want("attention decode")) return;
+    attn a;
+    memset(&a, 0, sizeof a);
+    a.paged = 1;
+    int64_t page = 16, blocks = B * ctx / page;
+    int64_t sq[] = {B, H, D}, skv[] = {blocks, page, H, D}, sc[] = {B + 1}, su[] = {B}, st[] = {B, ctx / page};
+    a.q = desc(filled(B * H * D, SIPU_BF16), SIPU_BF16, 3, sq);
+    a.k = desc(filled(blocks * page * H * D, SIPU_BF16), SIPU_BF16, 4, skv);
+    a.v = desc(filled(blocks * page * H * D, SIPU_BF16), SIPU_BF16, 4, skv);
+    a.out = desc(malloc(B * H * D * 2), SIPU_BF16, 3, sq);
+    int32_t *cu = malloc((B + 1) * 4), *used = malloc(B * 4), *table = malloc(blocks * 4);
+    for (int64_t b = 0; b <= B; b++) cu[b] = (int32_t) b;
+    for (int64_t b = 0; b < B; b++) used[b] = (int32_t) ctx;
+    for (int64_t j = 0; j < blocks; j++) table[j] = (int32_t) j;
+    a.cq = desc(cu, SIPU_I32, 1, sc);
+    a.used = desc(used, SIPU_I32, 1, su);
+    a.table = desc(table, SIPU_I32, 2, st);
+    double t = best_seconds(run_attn, &a), flops = 2.0 * 2 * B * H * D * ctx;
+    printf("attention decode bf16 batch %lld, ctx %lld, %lld heads, d %lld: %9.3f ms %7.1f GFLOP/s %6.1f GB/s (K+V)\n", (long long) B,
+           (long long) ctx, (long long) H, (long long) D, t * 1e3, flops / t * 1e-9, 2.0 * B * ctx * H * D * 2 / t * 1e-9);
+}
+
+/* ---- softmax, casts ---- */
+
+typedef struct { sipu_tensor out, in; int log; } unop;
+static sipu_status run_softmax(void *p) { unop *u = p; return sipu_softmax_rows(&u->out, &u->in, u->log); }
+static sipu_status run_copy(void *p) { unop *u = p; return sipu_copy(&u->out, &u->in); }
+
+static void bench_softmax(int64_t R, int64_t N, int log) {
+    if (!want(log ? "log_softmax" : "softmax")) return;
+    int64_t s[] = {R, N};
+    unop u = {desc(malloc(R * N * 4), SIPU_F32, 2, s), desc(filled(R * N, SIPU_F32), SIPU_F32, 2, s), log};
+    double t = best_seconds(run_softmax, &u);
+    printf("%-11s f32 [%lld, %lld]: %9.3f us %6.1f GB/s\n", log ? "log_softmax" : "softmax", (long long) R, (long long) N, t * 1e6,
+           2.0 * R * N * 4 / t * 1e-9);
+}
+
+static const char *dname(int32_t d) { return d == SIPU_F32 ? "f32" : d == SIPU_F16 ? "f16" : "bf16"; }
+
+static void bench_cast(int32_t from, int32_t to, int64_t n) {
+    char name[64];
+    snprintf(name, sizeof name, "cast %s->%s", dname(from), dname(to));
+    if (!want(name)) return;
+    int64_t s[] = {n, n};
+    int fi = from == SIPU_F32 ? 4 : 2, ti = to == SIPU_F32 ? 4 : 2;
+    unop u = {desc(malloc(n * n * ti), to, 2, s), desc(filled(n * n, from == SIPU_F32 ? SIPU_F32 : SIPU_BF16), from, 2, s), 0};
+    memset(u.out.data, 0, n * n * ti); /* touch the pages outside the timing */
+    double t = best_seconds(run_copy, &u);
+    printf("%-15s [%lld, %lld]: %9.3f ms %6.1f GB/s\n", name, (long long) n, (long long) n, t * 1e3, (double) n * n * (fi + ti) / t * 1e-9);
+}
+
+/* ---- fused experts ---- */
+
+typedef struct { sipu_tensor x, w1, w2, tw, ids; void *x0; size_t bytes; } experts;
+static sipu_status run_experts(void *p) {
+    experts *e = p;
+    memcpy(e->x.data, e->x0, e->bytes);
+    return sipu_fused_experts(&e->x, &e->w1, &e->w2, &e->tw, &e->ids, NULL, NULL, NULL, 0);
+}
+
+static void bench_experts(int64_t T, int64_t K, int64_t E, int64_t H, int64_t I) {
+    if (!want("fused_experts")) return;
+    experts e;
+    int64_t sx[] = {T, H}, s1[] = {E, 2 * I, H}, s2[] = {E, H, I}, st[] = {T, K};
+    e.bytes = T * H * 2;
+    e.x0 = filled(T * H, SIPU_BF16);
+    e.x = desc(malloc(e.bytes), SIPU_BF16, 2, sx);
+    e.w1 = desc(filled(E * 2 * I * H, SIPU_BF16), SIPU_BF16, 3, s1);
+    e.w2 = desc(filled(E * H * I, SIPU_BF16), SIPU_BF16, 3, s2);
+    float *tw = malloc(T * K * 4);
+    int32_t *ids = malloc(T * K * 4);
+    for (int64_t j = 0; j < T * K; j++) tw[j] = 1.0f / (float) K, ids[j] = (int32_t) ((j * 5 + j / K) % E);
+    e.tw = desc(tw, SIPU_F32, 2, st);
+    e.ids = desc(ids, SIPU_I32, 2, st);
+    double t = best_seconds(run_experts, &e), flops = 2.0 * T * K * 3 * H * I;
+    printf("fused_experts bf16 %lld tok, top-%lld of %lld, H %lld, I %lld: %9.3f ms %7.1f GFLOP/s\n", (long long) T, (long long) K,
+           (long long) E, (long long) H, (long long) I, t * 1e3, flops / t * 1e-9);
+}
+
+/* ---- embedding (index_gather of whole rows) ---- */
+
+typedef struct { sipu_tensor out, src, idx; int64_t size, stride; } gather;
+static sipu_status run_gather(void *p) {
+    gather *g = p;
+    const sipu_tensor *ix[] = {&g->idx};
+    return sipu_index_gather(&g->out, &g->src, 1, ix, &g->size, &g->stride, 0);
+}
+
+static void bench_embedding(int64_t V, int64_t H, int64_t T) {
+    if (!want("embedding")) return;
+    gather g;
+    int64_t so[] = {T, H};
+    g.out = desc(malloc(T * H * 4), SIPU_F32, 2, so);
+    memset(g.out.data, 0, T * H * 4);
+    g.src = desc(filled(V * H, SIPU_F32), SIPU_F32, 2, so);
+    g.src.strides[0] = 0, g.src.strides[1] = 1; /* the table restrided to out's shape */
+    int64_t *idx = malloc(T * 8);
+    for (int64_t t = 0; t < T; t++) idx[t] = (t * 7919) % V;
+    g.idx = desc(idx, SIPU_I64, 2, so);
+    g.idx.strides[0] = 1, g.idx.strides[1] = 0;
+    g.size = V, g.stride = H;
+    double t = best_seconds(run_gather, &g);
+    printf("embedding f32 [%lld, %lld] rows of a [%lld, %lld] table: %9.3f ms %6.1f GB/s\n", (long long) T, (long long) H, (long long) V,
+           (long long) H, t * 1e3, 2.0 * T * H * 4 / t * 1e-9);
+}
+
+int main(int argc, char **argv) {
+    if (argc > 1) budget = atof(argv[1]);
+    if (argc > 2) filter = argv[2];
+    printf("%s, SIMD %s, %d threads\n", sipu_version(), sipu_simd_name(), sipu_get_num_threads());
+    bench_prefill(512, 16, 128);
+    bench_decode(8, 1024, 16, 128);
+    bench_softmax(32, 4096, 0);
+    bench_softmax(32, 4096, 1);
+    bench_cast(SIPU_F32, SIPU_F16, 4096);
+    bench_cast(SIPU_F32, SIPU_BF16, 4096);
+    bench_cast(SIPU_F16, SIPU_F32, 4096);
+    bench_cast(SIPU_BF16, SIPU_F32, 4096);
+    bench_cast(SIPU_BF16, SIPU_F16, 4096);
+    bench_experts(64, 8, 32, 2048, 512);
+    bench_embedding(32000, 2048, 4096);
+    return 0;
+}
