@@ -73,19 +73,19 @@ static void gemm_block(const weights *g, int64_t e, int64_t n0, int64_t n1, cons
 
 /*
  * FP8 through the block-scaled GEMM of fp8_gemm (gemm_kernels.c: AMX tiles or bf16 dots where the CPU
- * has them, fp32 FMA otherwise), one call per expert: the quantized activations are
- * e4m3 values, so their bf16 copy is exact, and each 128-block sum is scaled as (part * xs[r, kb]) *
- * scale[e, n / 128, kb], the order of the loop below. false when the scales' last dimension is strided or
- * memory runs out; the loop below then computes every expert.
+ * has them, fp32 FMA otherwise), one call per expert, experts side by side as gemm_experts_dense runs
+ * them: the quantized activations are e4m3 values, so their bf16 copy is exact, and each 128-block
+ * sum is scaled as (part * xs[r, kb]) * scale[e, n / 128, kb], the order of the loop below. false when
+ * the scales' last dimension is strided or memory runs out; the loop below then computes every expert.
  */
 static bool gemm_experts_fp8(const weights *g, const int64_t *off, int64_t E, const float *x, const float *xs, float *out) {
     const int64_t V = off[E], K = g->cols, KB = (K + QB - 1) / QB;
     if (g->scale->sizes[2] > 1 && g->scale->strides[2] != 1) return false;
     uint16_t *xb = malloc((size_t) (V * K + 1) * sizeof(uint16_t));
     if (!xb) return false;
-    #pragma omp parallel for num_threads(sipu_threads()) if (V * K > 65536)
+    #pragma omp parallel for num_threads(sipu_threads_for((double) V * (double) K))
     for (int64_t i = 0; i < V * K; i++) xb[i] = f32_to_bf16(x[i]);
-    const int wi = sipu_itemsize(g->w->dtype), threads = sipu_threads();
+    const int wi = sipu_itemsize(g->w->dtype), threads = sipu_threads_for(2.0 * (double) V * (double) g->rows * (double) K);
     int64_t used = 0;
     for (int64_t e = 0; e < E; e++) used += off[e + 1] > off[e];
     int failed = 0;
