@@ -277,6 +277,19 @@ double sipu_uniform(uint64_t seed, uint64_t counter);
 /* self[i] = -log1p(-sipu_uniform(seed, offset + i)) / lambd, i the row-major element index (lambd > 0). */
 sipu_status sipu_exponential(const sipu_tensor *self, double lambd, uint64_t seed, uint64_t offset);
 
+/* ---- machine limits --------------------------------------------------------------------------- */
+/* Probes for the benchmark table's limits. Each does a fixed amount of work on sipu_get_num_threads()
+   threads with the path sipu_simd() chose and returns how much (flops or bytes), so the caller times it.
+   fma_f32: iters rounds of independent fp32 FMA chains on every thread. dot_bf16: the same with
+   vdpbf16ps where the CPU has it (64 flops an instruction), else fp32 FMA, the kernels' bf16 path there.
+   triad: a[i] = b[i] + scalar * c[i] over n floats split across the threads, reps times; returns 12 n reps bytes. */
+double sipu_probe_fma_f32(int64_t iters);
+double sipu_probe_dot_bf16(int64_t iters);
+/* The same with AMX-BF16 tiles (tdpbf16ps, 16384 flops an instruction), which no SIPU kernel uses but
+   libtorch's oneDNN does: 0 where the CPU or the OS does not offer AMX. */
+double sipu_probe_amx_bf16(int64_t iters);
+double sipu_probe_triad(float *a, const float *b, const float *c, int64_t n, float scalar, int64_t reps);
+
 #ifdef __cplusplus
 }
 #endif

@@ -425,12 +425,13 @@ SIPU_API sipu_status sipu_attention(const sipu_tensor *out, const sipu_tensor *l
      */
     const int64_t hb_max = 4096 / (p.D + p.Dv) > 1 ? 4096 / (p.D + p.Dv) : 1, HB = p.Hk < hb_max ? p.Hk : hb_max;
     const int64_t ngroups = (p.Hk + HB - 1) / HB;
-    int threads = sipu_threads();
     int64_t *first = malloc((size_t) (2 * p.B + 2) * sizeof(int64_t)), *dfirst = first + p.B + 1;
     if (!first) return sipu_fail(SIPU_ERR_OUT_OF_MEMORY, "%s: no memory", fn);
     int64_t nitems = 0, ndec = 0, maxlk = 0, r1max = 1;
+    double work = 0;
     for (int64_t b = 0; b < p.B; b++) {
         const int64_t Lq = p.cu_q[b + 1] - p.cu_q[b], Lk = p.used ? p.used[b] : p.cu_k[b + 1] - p.cu_k[b];
+        work += 2.0 * (double) Lq * (double) Lk * (double) (p.D + p.Dv) * (double) (p.G * p.Hk);
         if (Lq > 0 && Lq * p.G * 2 < p.mr) {
             nitems += ngroups, ndec += ngroups;
             if (Lk > maxlk) maxlk = Lk;
@@ -439,6 +440,7 @@ SIPU_API sipu_status sipu_attention(const sipu_tensor *out, const sipu_tensor *l
             nitems += (Lq + p.qpos - 1) / p.qpos * p.Hk;
         }
     }
+    int threads = sipu_threads_for(work);
     int64_t nsplit = 1;
     if (ndec > 0 && nitems < 2 * threads) {
         nsplit = (2 * threads + nitems - 1) / nitems;

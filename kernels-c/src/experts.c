@@ -1,13 +1,16 @@
 /*
  * vLLM's fused MoE experts (inplace_fused_experts) in one call: the (token, slot) pairs are grouped
  * by expert, each expert's rows go through GEMM1 -> silu_and_mul -> GEMM2 while its weight rows
- * stream once per expert, and the router-weighted results are summed per token (moe_sum's rule)
- * into hidden_states at the very end, after every id has been checked and every buffer obtained.
+ * stream once per expert, and the router-weighted results are summed per token into hidden_states
+ * at the very end, after every id has been checked and every buffer obtained.
  *
- * Rounding follows SEMANTICS.md §10: h1 = round_T(x W1^T) (fp32 accumulation), h2 =
- * silu_and_mul(h1) with its two roundings, h3 = round_T(h2 W2^T * w). FP8 (scales given): e4m3
- * weights with 128x128 block multipliers, activations quantized per row and 128-wide group
- * (amax/448, saturating e4m3) before each GEMM, each 128-block sum scaled by both scales in fp32.
+ * Precision follows the recorded torch-2.11 cases (both bit-exact under this reading), not the
+ * roundings SEMANTICS.md §10 sketches: every intermediate stays fp32 - h1 = x W1^T, h2 = silu(g) * u,
+ * h3 = (h2 W2^T) * w - and the per-token sum over the slots is rounded to T once. The roundings matter
+ * most on the FP8 path: h2 is quantized to e4m3 per 128-group, so a bf16-rounded h2 flips codes near
+ * their midpoints and moves results by several percent. FP8 (scales given): e4m3 weights with
+ * 128x128 block multipliers, activations quantized per row and 128-wide group (amax/448, eps 1e-10,
+ * fp32 scales, saturating e4m3) before each GEMM, each 128-block sum scaled by both scales in fp32.
  */
 #include "convert.h"
 #include "gemm_kernels.h"
@@ -21,10 +24,6 @@
 
 #define QB 128 /* quantization block */
 #define NB 32  /* weight rows per task */
-
-static inline float round_t(int32_t t, float v) {
-    return t == SIPU_BF16 ? bf16_to_f32(f32_to_bf16(v)) : t == SIPU_F16 ? f16_to_f32(f32_to_f16(v)) : v;
-}
 
 /* per_token_group_quant_fp8 of one row in place: x becomes its e4m3 values (decoded, exact), s the group scales. */
 static void quant_row(float *x, int64_t n, float *s) {
@@ -76,7 +75,7 @@ static void gemm_block(const weights *g, int64_t e, int64_t n0, int64_t n1, cons
 static void gemm_experts(const weights *g, const int64_t *off, int64_t E, const float *x, const float *xs, float *out,
                          float *scratch) {
     const int64_t blocks = (g->rows + NB - 1) / NB, KB = (g->cols + QB - 1) / QB;
-    #pragma omp parallel num_threads(sipu_threads())
+    #pragma omp parallel num_threads(sipu_threads_for(2.0 * (double) off[E] * (double) g->rows * (double) g->cols))
     {
         #ifdef _OPENMP
         float *wrow = scratch + (size_t) omp_get_thread_num() * (size_t) g->cols;
@@ -99,11 +98,12 @@ static void gemm_experts(const weights *g, const int64_t *off, int64_t E, const 
  * pairs on vdpbf16ps where the CPU has them). With enough experts in use they run side by side, one
  * thread each (the GEMM's parallel region is nested, so one thread unless nesting is enabled), balanced dynamically; otherwise
  * one after another with all threads in each. x holds rows of dtype tx (bf16 rows are exact:
- * hidden's values or h2's bf16-rounded ones).
+ * hidden's values; h2 stays fp32, as the recorded precision requires).
  */
 static sipu_status gemm_experts_dense(const weights *g, const int64_t *off, int64_t E, const void *x, int32_t tx, float *out,
                                       const char *fn) {
-    const int xi = sipu_itemsize(tx), wi = sipu_itemsize(g->w->dtype), threads = sipu_threads();
+    const int xi = sipu_itemsize(tx), wi = sipu_itemsize(g->w->dtype);
+    const int threads = sipu_threads_for(2.0 * (double) off[E] * (double) g->rows * (double) g->cols);
     int64_t used = 0;
     for (int64_t e = 0; e < E; e++) used += off[e + 1] > off[e];
     sipu_status st = SIPU_OK;
@@ -163,6 +163,9 @@ SIPU_API sipu_status sipu_fused_experts(const sipu_tensor *hidden, const sipu_te
         return sipu_fail(SIPU_ERR_UNSUPPORTED_DTYPE, "%s: dtypes: hidden f32/f16/bf16, weights of its dtype (or e4m3 with scales), float32 topk_weights, int topk_ids", fn);
     if (fp8 && (!w2_scale || (st = check_scale(w1_scale, E, 2 * I, H, fn, "w1_scale")) || (st = check_scale(w2_scale, E, H, I, fn, "w2_scale"))))
         return st ? st : sipu_fail(SIPU_ERR_INVALID_ARGUMENT, "%s: fp8 needs both w1_scale and w2_scale", fn);
+    if (fp8 && (H % QB || I % QB))
+        return sipu_fail(SIPU_ERR_INVALID_ARGUMENT, "%s: with fp8, hidden size %lld and intermediate size %lld must be multiples of %d",
+                         fn, (long long) H, (long long) I, QB);
     if (apply_router_weight_on_input && K != 1)
         return sipu_fail(SIPU_ERR_INVALID_ARGUMENT, "%s: apply_router_weight_on_input needs top-k 1, got %lld", fn, (long long) K);
     const int64_t P = T * K, global = expert_map ? expert_map->sizes[0] : E;
@@ -234,9 +237,9 @@ SIPU_API sipu_status sipu_fused_experts(const sipu_tensor *hidden, const sipu_te
         if (fp8) quant_row(x + r * H, H, xs + r * KH);
     }
     weights g1 = {w1, fp8 ? w1_scale : NULL, 2 * I, H}, g2 = {w2, fp8 ? w2_scale : NULL, H, I};
-    /* bf16: the GEMMs take bf16 rows (exactly the fp32 values held here) so they can use bf16 dots */
+    /* bf16: the first GEMM takes bf16 rows (exactly the fp32 values held here) so it can use bf16 dots */
     if (!fp8 && t == SIPU_BF16) {
-        xb = malloc((size_t) (V * (H > I ? H : I) + 1) * sizeof(uint16_t));
+        xb = malloc((size_t) (V * H + 1) * sizeof(uint16_t));
         if (!xb) {
             st = sipu_fail(SIPU_ERR_OUT_OF_MEMORY, "%s: no memory for %lld expert rows of %lld", fn, (long long) V, (long long) H);
             goto done;
@@ -250,17 +253,15 @@ SIPU_API sipu_status sipu_fused_experts(const sipu_tensor *hidden, const sipu_te
         int64_t p = order[r];
         float w = apply_router_weight_on_input ? tw[(p / K) * topk_weights->strides[0] + (p % K) * topk_weights->strides[1]] : 1.0f;
         for (int64_t j = 0; j < I; j++) {
-            float g = round_t(t, h1[r * 2 * I + j] * w), u = round_t(t, h1[r * 2 * I + I + j] * w);
-            h2[r * I + j] = round_t(t, round_t(t, g / (1.0f + expf(-g))) * u);
+            float g = h1[r * 2 * I + j] * w, u = h1[r * 2 * I + I + j] * w;
+            h2[r * I + j] = g / (1.0f + expf(-g)) * u;
         }
         if (fp8) quant_row(h2 + r * I, I, hs + r * KI);
     }
-    if (xb)
-        for (int64_t i = 0; i < V * I; i++) xb[i] = f32_to_bf16(h2[i]);
+    /* h2 is fp32 (not bf16-exact), so the second GEMM multiplies it in fp32 */
     if (fp8) gemm_experts(&g2, off, E, h2, hs, h3, scratch);
-    else if ((st = gemm_experts_dense(&g2, off, E, xb ? (const void *) xb : (const void *) h2, xb ? SIPU_BF16 : SIPU_F32, h3, fn))) goto done;
-    /* The only writes to hidden_states: per token, the slots in order as moe_sum adds them. */
-    const bool stepwise = K >= 2 && K <= 4;
+    else if ((st = gemm_experts_dense(&g2, off, E, h2, SIPU_F32, h3, fn))) goto done;
+    /* The only writes to hidden_states: per token, the slots in order, one rounding at the store. */
     #pragma omp parallel for num_threads(threads) if (T * K * H > 65536)
     for (int64_t tok = 0; tok < T; tok++) {
         #ifdef _OPENMP
@@ -270,12 +271,10 @@ SIPU_API sipu_status sipu_fused_experts(const sipu_tensor *hidden, const sipu_te
         #endif
         for (int64_t c = 0; c < H; c++) sum[c] = 0;
         for (int64_t k = 0; k < K; k++) {
-            int64_t p = tok * K + k, r = slot[p];
+            int64_t r = slot[tok * K + k];
+            if (r < 0) continue;
             float w = apply_router_weight_on_input ? 1.0f : tw[tok * topk_weights->strides[0] + k * topk_weights->strides[1]];
-            for (int64_t c = 0; c < H; c++) {
-                float v = r < 0 ? 0.0f : round_t(t, h3[r * H + c] * w);
-                sum[c] = stepwise ? round_t(t, sum[c] + v) : sum[c] + v;
-            }
+            for (int64_t c = 0; c < H; c++) sum[c] += h3[r * H + c] * w;
         }
         char *row = (char *) hidden->data + tok * hidden->strides[0] * hi;
         for (int64_t c = 0; c < H; c++) store_f32(row + c * hidden->strides[1] * hi, t, sum[c]);

@@ -34,13 +34,20 @@ static sipu_status gemm_float(const mat *x) {
                          c, direct ? x->so0 : N, NULL, NULL, 0, 0};
     sipu_status st = sipu_gemm_run(&job, "sipu_matmul");
     if (!st && (!direct || x->bias)) {
+        bool rows = !x->bias && (N == 1 || x->so1 == 1) && (x->to == SIPU_BF16 || x->to == SIPU_F16 || x->to == SIPU_F32);
         #pragma omp parallel for num_threads(sipu_threads()) if (M * N > 65536)
-        for (int64_t i = 0; i < M; i++)
+        for (int64_t i = 0; i < M; i++) {
+            /* the same rounding as store_f32, a vector loop per row */
+            if (rows) {
+                sipu_vt()->row_from_f32(x->to, N, c + i * job.ldc, x->o + i * x->so0 * io);
+                continue;
+            }
             for (int64_t j = 0; j < N; j++) {
                 float v = c[i * job.ldc + j];
                 if (x->bias) v += load_f32(x->bias + j * x->sbias * sipu_itemsize(x->tbias), x->tbias);
                 store_f32(x->o + (i * x->so0 + j * x->so1) * io, x->to, v);
             }
+        }
     }
     if (!direct) free(c);
     return st;

@@ -39,4 +39,4 @@ static void tile_f32(int64_t kc, const float *ap, const float *bp, float *c, int
     }
 }
 
-const gk_isa sipu_gk_avx2 = {"avx2", MR, NR, tile_f32, NULL, NULL, NULL};
+const gk_isa sipu_gk_avx2 = {"avx2", MR, NR, tile_f32, NULL, NULL, NULL, NULL, NULL, NULL, NULL};

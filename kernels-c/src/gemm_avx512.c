@@ -27,15 +27,32 @@ AI void store_tile_row(float *c, __m512 v0, __m512 v1, int accumulate, const flo
     _mm512_storeu_ps(c + 16, v1);
 }
 
-static void tile_f32(int64_t kc, const float *ap, const float *bp, float *c, int64_t ldc, int accumulate, const float *rs, float cs) {
+/*
+ * R x 32 rows of the 14 x 32 tile (a panels keep their 14-row stride): R < 14 only for the last rows
+ * of M. PF: walk the prefetch stream pf, one line to L2 every other K step.
+ */
+AI void tile_f32_t(const int R, const int PF, int64_t kc, const float *ap, const float *bp, float *c, int64_t ldc, int accumulate,
+                   const float *rs, float cs, gk_pf *pf) {
     __m512 c0[MR], c1[MR];
+    const char *pp = PF ? pf->p : NULL;
+    int64_t poff = PF ? pf->off : 0, pbytes = PF ? pf->bytes : 0, pld = PF ? pf->ld : 0;
+    int pcols = PF ? pf->cols : 0;
 #pragma GCC unroll 14
-    for (int r = 0; r < MR; r++) c0[r] = c1[r] = _mm512_setzero_ps();
+    for (int r = 0; r < R; r++) c0[r] = c1[r] = _mm512_setzero_ps();
     for (int64_t p = 0; p < kc; p++) {
         __m512 b0 = _mm512_load_ps(bp), b1 = _mm512_load_ps(bp + 16);
         _mm_prefetch((const char *) (bp + 8 * NR), _MM_HINT_T0);
+        if (PF && (p & 1) && pcols > 0) {
+            _mm_prefetch(pp + poff, _MM_HINT_T1);
+            poff += 64;
+            if (poff >= pbytes) {
+                poff = 0;
+                pp += pld;
+                pcols--;
+            }
+        }
 #pragma GCC unroll 14
-        for (int r = 0; r < MR; r++) {
+        for (int r = 0; r < R; r++) {
             __m512 a = _mm512_set1_ps(ap[r]);
             c0[r] = _mm512_fmadd_ps(a, b0, c0[r]);
             c1[r] = _mm512_fmadd_ps(a, b1, c1[r]);
@@ -43,8 +60,29 @@ static void tile_f32(int64_t kc, const float *ap, const float *bp, float *c, int
         ap += MR;
         bp += NR;
     }
+    if (PF) {
+        pf->p = pp;
+        pf->off = poff;
+        pf->cols = pcols;
+    }
 #pragma GCC unroll 14
-    for (int r = 0; r < MR; r++) store_tile_row(c + r * ldc, c0[r], c1[r], accumulate, rs, cs, r);
+    for (int r = 0; r < R; r++) store_tile_row(c + r * ldc, c0[r], c1[r], accumulate, rs, cs, r);
+}
+
+static void tile_f32_pf(int h, int64_t kc, const float *ap, const float *bp, float *c, int64_t ldc, int accumulate, gk_pf *pf) {
+#define TR(R) case R: tile_f32_t(R, 1, kc, ap, bp, c, ldc, accumulate, NULL, 1.0f, pf); break;
+    switch (h) { TR(1) TR(2) TR(3) TR(4) TR(5) TR(6) TR(7) TR(8) TR(9) TR(10) TR(11) TR(12) TR(13) TR(14) default: break; }
+#undef TR
+}
+
+static void tile_f32(int64_t kc, const float *ap, const float *bp, float *c, int64_t ldc, int accumulate, const float *rs, float cs) {
+    tile_f32_t(MR, 0, kc, ap, bp, c, ldc, accumulate, rs, cs, NULL);
+}
+
+static void tile_f32_rows(int h, int64_t kc, const float *ap, const float *bp, float *c, int64_t ldc, int accumulate, const float *rs, float cs) {
+#define TR(R) case R: tile_f32_t(R, 0, kc, ap, bp, c, ldc, accumulate, rs, cs, NULL); break;
+    switch (h) { TR(1) TR(2) TR(3) TR(4) TR(5) TR(6) TR(7) TR(8) TR(9) TR(10) TR(11) TR(12) TR(13) TR(14) default: break; }
+#undef TR
 }
 
 static void tile_bf16(int64_t kq, const uint32_t *ap, const uint32_t *bp, float *c, int64_t ldc, int accumulate, const float *rs, float cs) {
@@ -74,16 +112,42 @@ AI __m512 load_w16(const char *b, int64_t off, __mmask16 m, int bf) {
     return _mm512_maskz_loadu_ps(m, (const float *) b + off);
 }
 
-/* two weight columns at a time so each load of a feeds two FMAs */
+/* lane i = the sum of the lanes of v[i]: 30 shuffles and 15 adds instead of 16 separate reductions */
+AI __m512 reduce16(const __m512 v[16]) {
+    __m512 t[8], u[4], w[2];
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; i++) t[i] = _mm512_add_ps(_mm512_unpacklo_ps(v[2 * i], v[2 * i + 1]), _mm512_unpackhi_ps(v[2 * i], v[2 * i + 1]));
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; i++) {
+        __m512d a = _mm512_castps_pd(t[2 * i]), b = _mm512_castps_pd(t[2 * i + 1]);
+        u[i] = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(a, b)), _mm512_castpd_ps(_mm512_unpackhi_pd(a, b)));
+    }
+#pragma GCC unroll 2
+    for (int i = 0; i < 2; i++)
+        w[i] = _mm512_add_ps(_mm512_shuffle_f32x4(u[2 * i], u[2 * i + 1], 0x88), _mm512_shuffle_f32x4(u[2 * i], u[2 * i + 1], 0xDD));
+    return _mm512_add_ps(_mm512_shuffle_f32x4(w[0], w[1], 0x88), _mm512_shuffle_f32x4(w[0], w[1], 0xDD));
+}
+
+/*
+ * two weight columns at a time so each load of a feeds two FMAs; the next pair's columns are
+ * prefetched (over 4 rows K comes in slices, so each column is a short stream the hardware
+ * prefetchers do not pick up in time)
+ */
 AI void gemv_f32_t(const int MC, const int BF, int64_t n, int64_t k, const float *a, int64_t lda, const char *b, int64_t ldb, float *c, int64_t ldc) {
     const int isz = BF ? 2 : 4;
     for (int64_t j = 0; j < n; j += 2) {
         const char *w0 = b + j * ldb * isz, *w1 = j + 1 < n ? w0 + ldb * isz : w0;
+        const char *pf = j + 3 < n ? w0 + 2 * ldb * isz : w0;
+        const int64_t ldbb = ldb * isz;
         __m512 s0[8], s1[8];
 #pragma GCC unroll 8
         for (int m = 0; m < MC; m++) s0[m] = s1[m] = _mm512_setzero_ps();
         for (int64_t p = 0; p < k; p += 16) {
             __mmask16 mk = k - p >= 16 ? (__mmask16) 0xFFFF : (__mmask16) ((1u << (k - p)) - 1);
+            if (!BF || (p & 31) == 0) {
+                _mm_prefetch(pf + p * isz, _MM_HINT_T0);
+                _mm_prefetch(pf + ldbb + p * isz, _MM_HINT_T0);
+            }
             __m512 x0 = load_w16(w0, p, mk, BF), x1 = load_w16(w1, p, mk, BF);
 #pragma GCC unroll 8
             for (int m = 0; m < MC; m++) {
@@ -91,6 +155,22 @@ AI void gemv_f32_t(const int MC, const int BF, int64_t n, int64_t k, const float
                 s0[m] = _mm512_fmadd_ps(av, x0, s0[m]);
                 s1[m] = _mm512_fmadd_ps(av, x1, s1[m]);
             }
+        }
+        if (MC >= 3) {
+            __m512 v[16];
+#pragma GCC unroll 8
+            for (int m = 0; m < 8; m++) {
+                v[m] = m < MC ? s0[m] : _mm512_setzero_ps();
+                v[8 + m] = m < MC ? s1[m] : _mm512_setzero_ps();
+            }
+            float r[16];
+            _mm512_storeu_ps(r, reduce16(v));
+#pragma GCC unroll 8
+            for (int m = 0; m < MC; m++) {
+                c[m * ldc + j] = r[m];
+                if (j + 1 < n) c[m * ldc + j + 1] = r[8 + m];
+            }
+            continue;
         }
 #pragma GCC unroll 8
         for (int m = 0; m < MC; m++) {
@@ -202,5 +282,85 @@ static void gemv_bf16(int mc, int64_t n, int64_t k, const uint16_t *a, int64_t l
     free(dec);
 }
 
-const gk_isa sipu_gk_avx512 = {"avx512", MR, NR, tile_f32, NULL, gemv_f32, NULL};
-const gk_isa sipu_gk_avx512_bf16 = {"avx512_bf16", MR, NR, tile_f32, tile_bf16, gemv_f32, gemv_bf16};
+/* ---- packing K-contiguous columns: 16 columns x 16 words per 16 x 16 transpose ---- */
+
+AI void transpose16(__m512i r[16]) {
+    __m512i t[16], u[16];
+#pragma GCC unroll 8
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
+    }
+    /* t[4g + 0..3]: per 128-bit lane, rows 4g..4g+3 of words {0,1}, {2,3} pairwise */
+#pragma GCC unroll 4
+    for (int g = 0; g < 16; g += 4) {
+        u[g + 0] = _mm512_unpacklo_epi64(t[g + 0], t[g + 2]); /* word 0 of each lane, rows 4g/4..+3 */
+        u[g + 1] = _mm512_unpackhi_epi64(t[g + 0], t[g + 2]); /* word 1 */
+        u[g + 2] = _mm512_unpacklo_epi64(t[g + 1], t[g + 3]); /* word 2 */
+        u[g + 3] = _mm512_unpackhi_epi64(t[g + 1], t[g + 3]); /* word 3 */
+    }
+    /* u[4g + w]: lane l holds word 4l + w of rows 4g..4g+3 */
+#pragma GCC unroll 4
+    for (int w = 0; w < 4; w++) {
+        __m512i a = _mm512_shuffle_i32x4(u[w], u[4 + w], 0x88), b = _mm512_shuffle_i32x4(u[w], u[4 + w], 0xDD);
+        __m512i c = _mm512_shuffle_i32x4(u[8 + w], u[12 + w], 0x88), d = _mm512_shuffle_i32x4(u[8 + w], u[12 + w], 0xDD);
+        /* a: lanes (l0 r0-3, l2 r0-3, l0 r4-7, l2 r4-7); b the same for l1, l3 */
+        r[w] = _mm512_shuffle_i32x4(a, c, 0x88);      /* lane 0: word w */
+        r[8 + w] = _mm512_shuffle_i32x4(a, c, 0xDD);  /* lane 2: word 8 + w */
+        r[4 + w] = _mm512_shuffle_i32x4(b, d, 0x88);  /* lane 1: word 4 + w */
+        r[12 + w] = _mm512_shuffle_i32x4(b, d, 0xDD); /* lane 3: word 12 + w */
+    }
+}
+
+/* 16 words of column src (kind) starting at word i0 of kc elements, zero beyond */
+AI __m512i load_words(int kind, const void *src, int64_t i0, int64_t kc) {
+    if (kind == GK_PK_F32 || kind == GK_PK_BF16_F32) {
+        int64_t n = kc - i0;
+        __mmask16 m = n >= 16 ? (__mmask16) 0xFFFF : n <= 0 ? 0 : (__mmask16) ((1u << n) - 1);
+        if (kind == GK_PK_F32) return _mm512_castps_si512(_mm512_maskz_loadu_ps(m, (const float *) src + i0));
+        return _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, (const uint16_t *) src + i0)), 16);
+    }
+    int64_t n = kc - 2 * i0;
+    __mmask32 m = n >= 32 ? (__mmask32) 0xFFFFFFFFu : n <= 0 ? 0 : (__mmask32) ((1u << n) - 1);
+    if (kind == GK_PK_BF16) return _mm512_maskz_loadu_epi16(m, (const uint16_t *) src + 2 * i0);
+    return e4m3x32_to_bf16(_mm256_maskz_loadu_epi8(m, (const uint8_t *) src + 2 * i0));
+}
+
+static void pack_kt(int kind, const void *src, int64_t ld, int64_t kc, int w, uint32_t *panel, int nr, int64_t rows) {
+    const int isz = kind == GK_PK_F32 ? 4 : kind == GK_PK_E4M3 ? 1 : 2;
+    const int wb = kind == GK_PK_F32 || kind == GK_PK_BF16 ? 4 : 2; /* source bytes per word */
+    for (int g = 0; g < nr; g += 16) {
+        __mmask16 sm = nr - g >= 16 ? (__mmask16) 0xFFFF : (__mmask16) ((1u << (nr - g)) - 1);
+        /*
+         * the next 16 columns (a short stream each: kc elements) are prefetched a group ahead; past w
+         * they are the next panel's (a prefetch never faults, even past the end of b)
+         */
+        int pg = g + 16;
+        for (int64_t i0 = 0; i0 < rows; i0 += 16) {
+            __m512i r[16];
+            if ((i0 * wb) % 64 == 0)
+                for (int j = pg; j < pg + 16; j++) _mm_prefetch((const char *) src + j * ld * isz + i0 * wb, _MM_HINT_T0);
+#pragma GCC unroll 16
+            for (int j = 0; j < 16; j++)
+                r[j] = g + j < w ? load_words(kind, (const char *) src + (g + j) * ld * isz, i0, kc) : _mm512_setzero_si512();
+            transpose16(r);
+            int h = rows - i0 < 16 ? (int) (rows - i0) : 16;
+            for (int i = 0; i < h; i++) _mm512_mask_storeu_epi32(panel + (i0 + i) * nr + g, sm, r[i]);
+        }
+    }
+}
+
+static void interleave_bf16(const uint16_t *r0, const uint16_t *r1, int w, uint32_t *dst, int nr) {
+    const __m512i lo = _mm512_set_epi16(47, 15, 46, 14, 45, 13, 44, 12, 43, 11, 42, 10, 41, 9, 40, 8, 39, 7, 38, 6, 37, 5, 36, 4, 35, 3, 34, 2, 33, 1, 32, 0);
+    const __m512i hi = _mm512_add_epi16(lo, _mm512_set1_epi16(16));
+    for (int c = 0; c < nr; c += 32) {
+        int n = w - c;
+        __mmask32 m = n >= 32 ? (__mmask32) 0xFFFFFFFFu : n <= 0 ? 0 : (__mmask32) ((1u << n) - 1);
+        __m512i a = _mm512_maskz_loadu_epi16(m, r0 + c), b = _mm512_maskz_loadu_epi16(m, r1 + c);
+        _mm512_storeu_si512(dst + c, _mm512_permutex2var_epi16(a, lo, b));
+        _mm512_storeu_si512(dst + c + 16, _mm512_permutex2var_epi16(a, hi, b));
+    }
+}
+
+const gk_isa sipu_gk_avx512 = {"avx512", MR, NR, tile_f32, NULL, gemv_f32, NULL, pack_kt, interleave_bf16, tile_f32_rows, tile_f32_pf};
+const gk_isa sipu_gk_avx512_bf16 = {"avx512_bf16", MR, NR, tile_f32, tile_bf16, gemv_f32, gemv_bf16, pack_kt, interleave_bf16, tile_f32_rows, tile_f32_pf};

@@ -21,6 +21,8 @@
 /* B micro-panels of KC x 32 (24 KiB fp32, 16 KiB bf16) stay in the 32 KiB L1 while A panels stream */
 #define KC_F32 192
 #define KC_BF16 256
+/* AMX: a 32-column b panel of KC_AMX (32 KiB) */
+#define KC_AMX 512
 
 /* ---- plain C microkernel (scalar path; the compiler may still vectorize it) ---- */
 
@@ -41,7 +43,7 @@ static void plain_f32(int64_t kc, const float *ap, const float *bp, float *c, in
         }
 }
 
-static const gk_isa gk_plain = {"scalar", PMR, PNR, plain_f32, NULL, NULL, NULL};
+static const gk_isa gk_plain = {"scalar", PMR, PNR, plain_f32, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
 
 static const gk_isa *pick_isa(void) {
     switch (sipu_simd()) {
@@ -75,14 +77,23 @@ static inline uint32_t get_bf16(const gk_tables *tb, const char *base, int64_t o
 /* ---- packing ---- */
 
 /* f32 panels of B: rows p0..p0+kc, columns n0..n0+nc, each NR-wide panel [kc][NR], zero beyond N. */
-static void pack_b_f32(const sipu_gemm_job *j, int nr, int64_t p0, int64_t kc, int64_t n0, int64_t nc, float *bp) {
+static void pack_b_f32(const sipu_gemm_job *j, const gk_isa *isa, int nr, int64_t p0, int64_t kc, int64_t n0, int64_t nc, float *bp) {
     for (int64_t jp = 0; jp < nc; jp += nr) {
         float *panel = bp + (jp / nr) * kc * nr;
         int w = (int) (nc - jp < nr ? nc - jp : nr);
+        if (isa->pack_kt && j->sb0 == 1 && j->sb1 != 1 && (j->tb == SIPU_F32 || j->tb == SIPU_BF16)) {
+            int isz = sipu_itemsize(j->tb);
+            isa->pack_kt(j->tb == SIPU_F32 ? GK_PK_F32 : GK_PK_BF16_F32, j->b + ((n0 + jp) * j->sb1 + p0) * isz, j->sb1, kc, w,
+                         (uint32_t *) panel, nr, kc);
+            continue;
+        }
         if (w < nr) memset(panel, 0, (size_t) (kc * nr) * sizeof(float));
         if (j->sb0 == 1 && j->sb1 != 1) {
             for (int jj = 0; jj < w; jj++)
                 for (int64_t p = 0; p < kc; p++) panel[p * nr + jj] = get_f32(j->b, p0 + p + (n0 + jp + jj) * j->sb1, j->tb);
+        } else if (j->sb1 == 1 && j->tb == SIPU_F32) {
+            /* row-major b: each K row of the panel is a copy */
+            for (int64_t p = 0; p < kc; p++) memcpy(panel + p * nr, (const float *) j->b + (p0 + p) * j->sb0 + n0 + jp, (size_t) w * sizeof(float));
         } else {
             for (int64_t p = 0; p < kc; p++)
                 for (int jj = 0; jj < w; jj++) panel[p * nr + jj] = get_f32(j->b, (p0 + p) * j->sb0 + (n0 + jp + jj) * j->sb1, j->tb);
@@ -91,10 +102,16 @@ static void pack_b_f32(const sipu_gemm_job *j, int nr, int64_t p0, int64_t kc, i
 }
 
 /* f32 panels of A: rows m0..m0+mc, K p0..p0+kc, each MR-tall panel [kc][MR], zero beyond M. */
-static void pack_a_f32(const sipu_gemm_job *j, int mr, int64_t m0, int64_t mc, int64_t p0, int64_t kc, float *ap) {
+static void pack_a_f32(const sipu_gemm_job *j, const gk_isa *isa, int mr, int64_t m0, int64_t mc, int64_t p0, int64_t kc, float *ap) {
     for (int64_t ip = 0; ip < mc; ip += mr) {
         float *panel = ap + (ip / mr) * kc * mr;
         int h = (int) (mc - ip < mr ? mc - ip : mr);
+        if (isa->pack_kt && j->sa1 == 1 && (j->ta == SIPU_F32 || j->ta == SIPU_BF16)) {
+            int isz = sipu_itemsize(j->ta);
+            isa->pack_kt(j->ta == SIPU_F32 ? GK_PK_F32 : GK_PK_BF16_F32, j->a + ((m0 + ip) * j->sa0 + p0) * isz, j->sa0, kc, h,
+                         (uint32_t *) panel, mr, kc);
+            continue;
+        }
         if (h < mr) memset(panel, 0, (size_t) (kc * mr) * sizeof(float));
         for (int r = 0; r < h; r++) {
             int64_t row = (m0 + ip + r) * j->sa0;
@@ -103,13 +120,19 @@ static void pack_a_f32(const sipu_gemm_job *j, int mr, int64_t m0, int64_t mc, i
     }
 }
 
-/* bf16 pair panels of B: [kq][NR] of (b[2q][n], b[2q+1][n]), zero beyond K and N. */
-static void pack_b_bf16(const sipu_gemm_job *j, const gk_tables *tb, int nr, int64_t p0, int64_t kc, int64_t n0, int64_t nc, uint32_t *bp) {
+/* bf16 pair panels of B: [kqp][NR] of (b[2q][n], b[2q+1][n]), zero beyond K and N (kqp >= the kq pairs of kc). */
+static void pack_b_bf16(const sipu_gemm_job *j, const gk_isa *isa, const gk_tables *tb, int nr, int64_t p0, int64_t kc, int64_t kqp, int64_t n0,
+                        int64_t nc, uint32_t *bp) {
     int64_t kq = (kc + 1) / 2;
     for (int64_t jp = 0; jp < nc; jp += nr) {
-        uint32_t *panel = bp + (jp / nr) * kq * nr;
+        uint32_t *panel = bp + (jp / nr) * kqp * nr;
         int w = (int) (nc - jp < nr ? nc - jp : nr);
-        if (w < nr || (kc & 1)) memset(panel, 0, (size_t) (kq * nr) * sizeof(uint32_t));
+        if (isa->pack_kt && j->sb0 == 1 && j->sb1 != 1 && (j->tb == SIPU_BF16 || j->tb == SIPU_F8E4M3FN)) {
+            int isz = sipu_itemsize(j->tb);
+            isa->pack_kt(j->tb == SIPU_BF16 ? GK_PK_BF16 : GK_PK_E4M3, j->b + ((n0 + jp) * j->sb1 + p0) * isz, j->sb1, kc, w, panel, nr, kqp);
+            continue;
+        }
+        if (w < nr || (kc & 1) || kqp > kq) memset(panel, 0, (size_t) (kqp * nr) * sizeof(uint32_t));
         if (j->sb0 == 1 && j->sb1 != 1 && j->tb == SIPU_BF16) {
             /* weights [N, K]: a pair of K is already one 32-bit word */
             for (int jj = 0; jj < w; jj++) {
@@ -133,6 +156,10 @@ static void pack_b_bf16(const sipu_gemm_job *j, const gk_tables *tb, int nr, int
                     panel[q * nr + jj] = get_bf16(tb, j->b, col + 2 * q, j->tb) | get_bf16(tb, j->b, col + 2 * q + 1, j->tb) << 16;
                 if (kc & 1) panel[q * nr + jj] = get_bf16(tb, j->b, col + 2 * q, j->tb);
             }
+        } else if (j->sb1 == 1 && j->tb == SIPU_BF16 && isa->interleave_bf16 && !(kc & 1)) {
+            /* row-major b: rows 2q and 2q + 1 interleaved into pairs */
+            const uint16_t *src = (const uint16_t *) j->b + p0 * j->sb0 + n0 + jp;
+            for (int64_t q = 0; q < kq; q++) isa->interleave_bf16(src + 2 * q * j->sb0, src + (2 * q + 1) * j->sb0, w, panel + q * nr, nr);
         } else {
             for (int64_t p = 0; p < kc; p++) {
                 uint16_t *row = (uint16_t *) (panel + (p / 2) * nr) + (p & 1);
@@ -163,13 +190,32 @@ static void pack_a_bf16(const sipu_gemm_job *j, const gk_tables *tb, int mr, int
     }
 }
 
+/* AMX a panels: 32 rows of kqp words (pairs of K along the row), zero beyond M and K. */
+static void pack_a_amx(const sipu_gemm_job *j, const gk_tables *tb, int64_t m0, int64_t mc, int64_t p0, int64_t kc, int64_t kqp, uint32_t *ap) {
+    for (int64_t ip = 0; ip < mc; ip += GK_AMX_MR) {
+        uint32_t *panel = ap + (ip / GK_AMX_MR) * kqp * GK_AMX_MR;
+        int h = (int) (mc - ip < GK_AMX_MR ? mc - ip : GK_AMX_MR);
+        if (j->sa1 == 1 && (j->ta == SIPU_BF16 || j->ta == SIPU_F8E4M3FN)) {
+            int isz = sipu_itemsize(j->ta);
+            sipu_gk_amx_pack_a(j->ta == SIPU_BF16 ? GK_PK_BF16 : GK_PK_E4M3, j->a + ((m0 + ip) * j->sa0 + p0) * isz, j->sa0, kc, h, panel, kqp);
+            continue;
+        }
+        memset(panel, 0, (size_t) (kqp * GK_AMX_MR) * sizeof(uint32_t));
+        for (int r = 0; r < h; r++) {
+            uint16_t *dst = (uint16_t *) (panel + r * kqp);
+            int64_t row = (m0 + ip + r) * j->sa0;
+            for (int64_t p = 0; p < kc; p++) dst[p] = (uint16_t) get_bf16(tb, j->a, row + (p0 + p) * j->sa1, j->ta);
+        }
+    }
+}
+
 /* ---- the blocked loop over one thread's rectangle ---- */
 
 typedef struct {
     const sipu_gemm_job *job;
     const gk_isa *isa;
     const gk_tables *tables;
-    bool bf;
+    bool bf, amx;
     int mr, nr;
     int64_t kc, mc;
 } plan;
@@ -179,40 +225,112 @@ static void run_rect(const plan *pl, int64_t m0, int64_t m1, int64_t n0, int64_t
     const int mr = pl->mr, nr = pl->nr;
     const bool scaled = j->as != NULL;
     float tmp[GK_MAX_MR * GK_MAX_NR];
-    float rs[GK_MAX_MR];
+    float rs[GK_AMX_FP8_BLOCKS * GK_MAX_MR], cs4[GK_AMX_FP8_BLOCKS];
     for (int64_t jc = n0; jc < n1; jc += NC) {
         int64_t nc = n1 - jc < NC ? n1 - jc : NC;
         for (int64_t pc = 0; pc < j->k; pc += pl->kc) {
             int64_t kc = j->k - pc < pl->kc ? j->k - pc : pl->kc, kq = (kc + 1) / 2, kb = pc / GK_SCALE_BLOCK;
-            if (pl->bf) pack_b_bf16(j, pl->tables, nr, pc, kc, jc, nc, bbuf);
-            else pack_b_f32(j, nr, pc, kc, jc, nc, bbuf);
+            if (pl->amx) kq = (kq + 15) / 16 * 16; /* whole 16-pair steps of the tiles, zero-padded */
+            if (pl->bf) pack_b_bf16(j, pl->isa, pl->tables, nr, pc, kc, kq, jc, nc, bbuf);
+            else pack_b_f32(j, pl->isa, nr, pc, kc, jc, nc, bbuf);
             for (int64_t ic = m0; ic < m1; ic += pl->mc) {
                 int64_t mc = m1 - ic < pl->mc ? m1 - ic : pl->mc;
-                if (pl->bf) pack_a_bf16(j, pl->tables, mr, ic, mc, pc, kc, abuf);
-                else pack_a_f32(j, mr, ic, mc, pc, kc, abuf);
+                if (pl->amx) pack_a_amx(j, pl->tables, ic, mc, pc, kc, kq, abuf);
+                else if (pl->bf) pack_a_bf16(j, pl->tables, mr, ic, mc, pc, kc, abuf);
+                else pack_a_f32(j, pl->isa, mr, ic, mc, pc, kc, abuf);
                 for (int64_t jr = 0; jr < nc; jr += nr) {
                     int w = (int) (nc - jr < nr ? nc - jr : nr);
                     float cs = scaled ? j->bs[((jc + jr) / GK_SCALE_BLOCK) * j->ldbs + kb] : 1.0f;
+                    const int64_t nsb = (kc + GK_SCALE_BLOCK - 1) / GK_SCALE_BLOCK; /* scale blocks in this K block (AMX fp8: up to 4) */
+                    if (scaled)
+                        for (int64_t sb = 0; sb < nsb; sb++) cs4[sb] = j->bs[((jc + jr) / GK_SCALE_BLOCK) * j->ldbs + kb + sb];
                     for (int64_t ir = 0; ir < mc; ir += mr) {
                         int h = (int) (mc - ir < mr ? mc - ir : mr);
                         if (scaled)
-                            for (int r = 0; r < mr; r++) rs[r] = r < h ? j->as[(ic + ir + r) * j->ldas + kb] : 0.0f;
+                            for (int64_t sb = 0; sb < nsb; sb++)
+                                for (int r = 0; r < mr; r++) rs[sb * mr + r] = r < h ? j->as[(ic + ir + r) * j->ldas + kb + sb] : 0.0f;
                         float *c = j->c + (ic + ir) * j->ldc + jc + jr;
                         int acc = pc > 0;
                         bool full = h == mr && w == nr;
                         float *dst = full ? c : tmp;
                         int64_t ldd = full ? j->ldc : nr;
-                        if (pl->bf)
+                        /* edge tiles: the running sum goes through tmp so the additions keep their order */
+                        if (!full && acc && scaled && pl->amx) {
+                            memset(tmp, 0, sizeof tmp);
+                            for (int r = 0; r < h; r++) memcpy(tmp + r * nr, c + r * j->ldc, (size_t) w * sizeof(float));
+                        }
+                        if (pl->amx && scaled)
+                            sipu_gk_amx_tile_scaled(kq, (const uint32_t *) abuf + (ir / mr) * kq * mr, (const uint32_t *) bbuf + (jr / nr) * kq * nr,
+                                                    dst, ldd, acc, rs, cs4);
+                        else if (pl->amx)
+                            sipu_gk_amx_tile(kq, (const uint32_t *) abuf + (ir / mr) * kq * mr, (const uint32_t *) bbuf + (jr / nr) * kq * nr,
+                                             dst, ldd, full && acc, scaled ? rs : NULL, cs);
+                        else if (pl->bf)
                             pl->isa->bf16(kq, (const uint32_t *) abuf + (ir / mr) * kq * mr, (const uint32_t *) bbuf + (jr / nr) * kq * nr,
                                           dst, ldd, full && acc, scaled ? rs : NULL, cs);
-                        else
+                        else if (!full && w == nr && pl->isa->f32_rows) {
+                            /* the last rows of M: only h rows computed, straight into c */
+                            pl->isa->f32_rows(h, kc, (const float *) abuf + (ir / mr) * kc * mr, (const float *) bbuf + (jr / nr) * kc * nr,
+                                              c, j->ldc, acc, scaled ? rs : NULL, cs);
+                            continue;
+                        } else
                             pl->isa->f32(kc, (const float *) abuf + (ir / mr) * kc * mr, (const float *) bbuf + (jr / nr) * kc * nr,
                                          dst, ldd, full && acc, scaled ? rs : NULL, cs);
-                        if (!full)
+                        if (!full && scaled && pl->amx)
+                            for (int r = 0; r < h; r++) memcpy(c + r * j->ldc, tmp + r * nr, (size_t) w * sizeof(float));
+                        else if (!full)
                             for (int r = 0; r < h; r++)
                                 for (int jj = 0; jj < w; jj++) c[r * j->ldc + jj] = acc ? c[r * j->ldc + jj] + tmp[r * nr + jj] : tmp[r * nr + jj];
                     }
                 }
+            }
+        }
+    }
+}
+
+/*
+ * f32 with K-contiguous b (linear weights) and at most STREAM_M rows (measured: at 512 rows the
+ * BLIS order wins): all rows of a are packed per K
+ * block, then b one 32-column micro-panel at a time, each packed from L2 because the tiles of the one
+ * before prefetched it while they computed (packing the weights otherwise waits on memory: each column
+ * is a short stream of kc elements the hardware prefetchers do not follow).
+ */
+#define STREAM_M 256
+
+static void run_rect_stream(const plan *pl, int64_t m0, int64_t m1, int64_t n0, int64_t n1, void *abuf, void *bbuf) {
+    const sipu_gemm_job *j = pl->job;
+    const int mr = pl->mr, nr = pl->nr;
+    const int64_t mc = m1 - m0, bsz = sipu_itemsize(j->tb), ldb = j->sb1 * bsz;
+    float tmp[GK_MAX_MR * GK_MAX_NR];
+    int cur = 0; /* which half of bbuf holds the micro-panel to multiply */
+    for (int64_t pc = 0; pc < j->k; pc += pl->kc) {
+        int64_t kc = j->k - pc < pl->kc ? j->k - pc : pl->kc;
+        pack_a_f32(j, pl->isa, mr, m0, mc, pc, kc, abuf);
+        if (pc == 0) pack_b_f32(j, pl->isa, nr, pc, kc, n0, n1 - n0 < nr ? n1 - n0 : nr, bbuf);
+        for (int64_t jr = n0; jr < n1; jr += nr) {
+            int w = (int) (n1 - jr < nr ? n1 - jr : nr);
+            float *bp = (float *) bbuf + cur * kc * nr;
+            /* the next micro-panel: the next columns of this K block, or the first of the next block */
+            int64_t nj = jr + nr < n1 ? jr + nr : n0, np = jr + nr < n1 ? pc : pc + kc;
+            int64_t nkc = j->k - np < pl->kc ? j->k - np : pl->kc;
+            int nw = (int) (n1 - nj < nr ? n1 - nj : nr);
+            gk_pf pf = {j->b + (nj * j->sb1 + np) * bsz, ldb, nkc * bsz, 0, np < j->k ? nw : 0};
+            for (int64_t ir = 0; ir < mc; ir += mr) {
+                int h = (int) (mc - ir < mr ? mc - ir : mr);
+                float *c = j->c + (m0 + ir) * j->ldc + jr;
+                const float *ap = (const float *) abuf + (ir / mr) * kc * mr;
+                if (w == nr) {
+                    pl->isa->f32_pf(h, kc, ap, bp, c, j->ldc, pc > 0, &pf);
+                } else {
+                    pl->isa->f32_pf(h, kc, ap, bp, tmp, nr, 0, &pf);
+                    for (int r = 0; r < h; r++)
+                        for (int jj = 0; jj < w; jj++) c[r * j->ldc + jj] = pc > 0 ? c[r * j->ldc + jj] + tmp[r * nr + jj] : tmp[r * nr + jj];
+                }
+            }
+            /* pack the next micro-panel into the other half of bbuf (its lines are in L2 by now) */
+            if (np < j->k) {
+                cur ^= 1;
+                pack_b_f32(j, pl->isa, nr, np, nkc, nj, nw, (float *) bbuf + cur * nkc * nr);
             }
         }
     }
@@ -285,6 +403,46 @@ static sipu_status run_gemv(const sipu_gemm_job *j, const gk_isa *isa, const gk_
     return SIPU_OK;
 }
 
+/* AMX decode: the weights feed the tiles directly (gemm_amx.c); a^T and its scales packed once, rows of w split over threads */
+static sipu_status run_amx_decode(const sipu_gemm_job *j, const gk_isa *isa, const gk_tables *tables, int threads, const char *fn) {
+    const int64_t M = j->m, N = j->n, K = j->k, kpad = (K + 127) / 128 * 128, kq = kpad / 2, KB = kpad / 128;
+    const bool fp8 = j->tb == SIPU_F8E4M3FN;
+    uint32_t *at = aligned_alloc(64, (size_t) (kq * 16) * 4);
+    float *ast = fp8 ? aligned_alloc(64, (size_t) (KB * 16) * 4) : NULL;
+    if (!at || (fp8 && !ast)) {
+        free(at);
+        free(ast);
+        return sipu_fail(SIPU_ERR_OUT_OF_MEMORY, "%s: no memory for a [%lld, %lld]", fn, (long long) M, (long long) K);
+    }
+    if (j->sa1 == 1 && isa->pack_kt)
+        isa->pack_kt(j->ta == SIPU_BF16 ? GK_PK_BF16 : GK_PK_E4M3, j->a, j->sa0, K, (int) M, at, 16, kq);
+    else {
+        memset(at, 0, (size_t) (kq * 16) * 4);
+        for (int64_t m = 0; m < M; m++)
+            for (int64_t p = 0; p < K; p++) ((uint16_t *) (at + (p / 2) * 16 + m))[p & 1] = (uint16_t) get_bf16(tables, j->a, m * j->sa0 + p * j->sa1, j->ta);
+    }
+    if (fp8)
+        for (int64_t kb = 0; kb < KB; kb++)
+            for (int m = 0; m < 16; m++) ast[kb * 16 + m] = m < M ? j->as[m * j->ldas + kb] : 0.0f;
+    const int ib = sipu_itemsize(j->tb);
+    const int64_t groups = (N + GK_AMX_DEC_N - 1) / GK_AMX_DEC_N;
+    if (threads > groups) threads = (int) groups;
+    #pragma omp parallel num_threads(threads)
+    {
+        sipu_gk_amx_begin();
+        #pragma omp for schedule(static)
+        for (int64_t g = 0; g < groups; g++) {
+            int64_t n0 = g * GK_AMX_DEC_N, nn = N - n0 < GK_AMX_DEC_N ? N - n0 : GK_AMX_DEC_N;
+            sipu_gk_amx_decode(fp8, nn, K, at, (const uint8_t *) j->b + n0 * j->sb1 * ib, j->sb1, (int) M, j->c + n0, j->ldc, ast,
+                               fp8 ? j->bs + (n0 / GK_SCALE_BLOCK) * j->ldbs : NULL);
+        }
+        sipu_gk_amx_end();
+    }
+    free(at);
+    free(ast);
+    return SIPU_OK;
+}
+
 /* ---- entry ---- */
 
 sipu_status sipu_gemm_run(const sipu_gemm_job *j, const char *fn) {
@@ -296,8 +454,7 @@ sipu_status sipu_gemm_run(const sipu_gemm_job *j, const char *fn) {
     gk_tables tables;
     for (int v = 0; v < 256; v++) tables.e4m3_bf16[v] = f32_to_bf16(e4m3_to_f32((uint8_t) v));
     double flops = (double) j->m * (double) j->n * (double) j->k;
-    int threads = sipu_threads();
-    if (flops < 200000) threads = 1;
+    int threads = sipu_threads_for(2 * flops);
 
     if (j->k == 0) {
         for (int64_t m = 0; m < j->m; m++) memset(j->c + m * j->ldc, 0, (size_t) j->n * sizeof(float));
@@ -305,11 +462,16 @@ sipu_status sipu_gemm_run(const sipu_gemm_job *j, const char *fn) {
     }
     /* decode: weights K-contiguous, few rows of a */
     if (j->m <= GEMV_MAX_M && j->sb0 == 1 && j->n > 1) {
+        /* measured: one row of bf16, or up to 4 of e4m3, stream faster through the register loops below */
+        if (bf && sipu_amx() && j->m <= GK_AMX_DEC_M && j->m > (scaled ? 4 : 1) && j->sb1 != 1 && (j->tb == SIPU_F8E4M3FN) == scaled)
+            return run_amx_decode(j, isa, &tables, threads, fn);
         if (bf && isa->gemv_bf16) return run_gemv(j, isa, &tables, true, threads, fn);
         if (!scaled && (j->tb == SIPU_F32 || j->tb == SIPU_BF16)) return run_gemv(j, isa, &tables, false, threads, fn);
     }
 
-    plan pl = {j, isa, &tables, bf, bf ? 14 : isa->mr, bf ? 32 : isa->nr, scaled ? GK_SCALE_BLOCK : bf ? KC_BF16 : KC_F32, 0};
+    const bool amx = bf && sipu_amx();
+    plan pl = {j, isa, &tables, bf, amx, amx ? GK_AMX_MR : bf ? 14 : isa->mr, amx ? GK_AMX_NR : bf ? 32 : isa->nr,
+               scaled ? (amx ? GK_AMX_FP8_BLOCKS : 1) * GK_SCALE_BLOCK : amx ? KC_AMX : bf ? KC_BF16 : KC_F32, 0};
     pl.mc = (MC_TARGET + pl.mr - 1) / pl.mr * pl.mr;
     /* split the longer side in units of tiles (N in 128s when scaled, so a tile never straddles a scale block) */
     int64_t nunit = scaled ? GK_SCALE_BLOCK : pl.nr;
@@ -317,7 +479,12 @@ sipu_status sipu_gemm_run(const sipu_gemm_job *j, const char *fn) {
     bool split_n = ntiles >= threads * 2 || ntiles >= mtiles;
     int64_t tiles = split_n ? ntiles : mtiles;
     if (threads > tiles) threads = (int) tiles;
-    size_t abytes = (size_t) (pl.mc * pl.kc) * sizeof(float) + 64, bbytes = (size_t) (NC * pl.kc) * sizeof(float) + 64;
+    /* words per panel row: kc (f32), or pairs of K, padded to 16 pairs for AMX; one word more than needed either way */
+    int64_t kw = pl.amx ? (pl.kc / 2 + 15) / 16 * 16 : pl.kc;
+    /* f32 linear layout, few enough rows for all of a's K block in L2: b streamed by micro-panels */
+    const bool stream = !bf && !scaled && pl.isa->f32_pf && j->sb0 == 1 && j->sb1 != 1 && j->m <= STREAM_M;
+    int64_t arows = stream ? (j->m + pl.mr - 1) / pl.mr * pl.mr : pl.mc;
+    size_t abytes = (size_t) (arows * kw) * sizeof(float) + 64, bbytes = (size_t) (NC * kw) * sizeof(float) + 64;
     abytes = (abytes + 63) / 64 * 64;
     bbytes = (bbytes + 63) / 64 * 64;
     bool oom = false;
@@ -333,13 +500,18 @@ sipu_status sipu_gemm_run(const sipu_gemm_job *j, const char *fn) {
         if (!abuf || !bbuf) {
             oom = true;
         } else if (t0 < t1) {
-            if (split_n) {
+            if (pl.amx) sipu_gk_amx_begin();
+            if (stream && split_n) {
+                int64_t e = t1 * nunit < j->n ? t1 * nunit : j->n;
+                run_rect_stream(&pl, 0, j->m, t0 * nunit, e, abuf, bbuf);
+            } else if (split_n) {
                 int64_t e = t1 * nunit < j->n ? t1 * nunit : j->n;
                 run_rect(&pl, 0, j->m, t0 * nunit, e, abuf, bbuf);
             } else {
                 int64_t e = t1 * pl.mr < j->m ? t1 * pl.mr : j->m;
                 run_rect(&pl, t0 * pl.mr, e, 0, j->n, abuf, bbuf);
             }
+            if (pl.amx) sipu_gk_amx_end();
         }
         free(abuf);
         free(bbuf);

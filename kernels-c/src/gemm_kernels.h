@@ -11,7 +11,7 @@
 
 #include "internal.h"
 
-#define GK_MAX_MR 14
+#define GK_MAX_MR 32
 #define GK_MAX_NR 32
 /* the K block of DeepSeek's fp8 scales */
 #define GK_SCALE_BLOCK 128
@@ -21,6 +21,15 @@
  * packed panels: f32 kernels take ap[p * MR + r], bp[p * NR + j] over kc steps; bf16 kernels take
  * pairs of K, ap[q * MR + r] and bp[q * NR + j] each two bf16 (low = even k), over kq pairs.
  */
+/*
+ * A prefetch stream the AVX-512 f32 tile walks while it computes, one line every other K step (to
+ * L2): cols columns (bytes each, column stride ld) of b that the driver packs next.
+ */
+typedef struct {
+    const char *p;
+    int64_t ld, bytes, off;
+    int cols;
+} gk_pf;
 typedef void (*gk_tile_f32)(int64_t kc, const float *ap, const float *bp, float *c, int64_t ldc, int accumulate, const float *rs, float cs);
 typedef void (*gk_tile_bf16)(int64_t kq, const uint32_t *ap, const uint32_t *bp, float *c, int64_t ldc, int accumulate, const float *rs, float cs);
 /*
@@ -35,6 +44,15 @@ typedef void (*gk_gemv_f32)(int mc, int64_t n, int64_t k, const float *a, int64_
 typedef void (*gk_gemv_bf16)(int mc, int64_t n, int64_t k, const uint16_t *a, int64_t lda, const uint8_t *b, int64_t ldb, int32_t tb,
                              float *c, int64_t ldc, const float *as, int64_t ldas, const float *bs, int64_t ldbs);
 
+/*
+ * Packing of K-contiguous columns (the linear layout: column j of b at src + j * ld elements) into a
+ * [rows][nr] panel of 32-bit words: f32 words, bf16 widened to f32 words, or pairs of K (low = even k)
+ * of bf16 or of e4m3 decoded to bf16 (exact). kc elements of K per column; rows >= the words kc fills,
+ * the rest and columns w..nr-1 zero.
+ */
+enum { GK_PK_F32, GK_PK_BF16_F32, GK_PK_BF16, GK_PK_E4M3 };
+typedef void (*gk_pack_kt)(int kind, const void *src, int64_t ld, int64_t kc, int w, uint32_t *panel, int nr, int64_t rows);
+
 typedef struct {
     const char *name;
     int mr, nr;                /* f32 tile */
@@ -42,12 +60,47 @@ typedef struct {
     gk_tile_bf16 bf16;         /* 14 x 32; NULL without AVX512-BF16 */
     gk_gemv_f32 gemv_f32;      /* NULL: the plain C loop */
     gk_gemv_bf16 gemv_bf16;    /* NULL without AVX512-BF16 */
+    gk_pack_kt pack_kt;        /* NULL: the plain C loops */
+    /* dst[c] = r0[c] | r1[c] << 16 for c < w, zero for w <= c < nr (nr a multiple of 32); NULL: the plain C loop */
+    void (*interleave_bf16)(const uint16_t *r0, const uint16_t *r1, int w, uint32_t *dst, int nr);
+    /* the f32 tile for the first h < mr rows only (full width); NULL: a full tile into a buffer */
+    void (*f32_rows)(int h, int64_t kc, const float *ap, const float *bp, float *c, int64_t ldc, int accumulate, const float *rs, float cs);
+    /* the f32 tile of h <= mr rows walking a prefetch stream (unscaled); NULL: no streaming path */
+    void (*f32_pf)(int h, int64_t kc, const float *ap, const float *bp, float *c, int64_t ldc, int accumulate, gk_pf *pf);
 } gk_isa;
 
 extern const gk_isa sipu_gk_avx2, sipu_gk_avx512, sipu_gk_avx512_bf16;
 
 /* The microkernels of the path sipu_simd() names (attention.c reuses the tiles). */
 const gk_isa *sipu_gk_pick(void);
+
+/*
+ * AMX (gemm_amx.c, only where the CPU and the OS allow the tile registers): 32 x 32 tiles of bf16
+ * pair dots. a: 32 rows of kq words (pairs of K) each, row r at ap + r * kq; b: [kq][32] words as
+ * the bf16 kernels take; kq a multiple of 16 (zero-padded). Each thread calls sipu_gk_amx_begin
+ * before its first tile and sipu_gk_amx_end after its last.
+ */
+#define GK_AMX_MR 32
+#define GK_AMX_NR 32
+void sipu_gk_amx_begin(void);
+void sipu_gk_amx_end(void);
+void sipu_gk_amx_tile(int64_t kq, const uint32_t *ap, const uint32_t *bp, float *c, int64_t ldc, int accumulate, const float *rs, float cs);
+/* the same tile for fp8 over kq / 64 scale blocks (rounded up): rs [block][32] row scales, cs [block] column-block scales */
+void sipu_gk_amx_tile_scaled(int64_t kq, const uint32_t *ap, const uint32_t *bp, float *c, int64_t ldc, int accumulate, const float *rs,
+                             const float *cs);
+/* fp8 on AMX: KC of this many 128-blocks */
+#define GK_AMX_FP8_BLOCKS 4
+/* a rows packed for the AMX tile: h <= 32 rows of K-contiguous bf16 or e4m3 (kind GK_PK_BF16 / GK_PK_E4M3), row r at src + r * ld */
+/*
+ * Decode with K-contiguous weights w (bf16, or e4m3 with fp8 set), rows at w + n * ldw: c[m * ldc + n] =
+ * sum_k a[m][k] w[n][k] for m < mc <= 16, n < nn <= 64. at: a^T as [kq][16] pair words (zero beyond mc
+ * and K, kq = K rounded up to 128, halved). fp8: each 128-block scaled as (part * ast[kb * 16 + m]) * bs[kb].
+ */
+#define GK_AMX_DEC_M 16
+#define GK_AMX_DEC_N 64
+void sipu_gk_amx_decode(int fp8, int64_t nn, int64_t k, const uint32_t *at, const uint8_t *w, int64_t ldw, int mc, float *c, int64_t ldc,
+                        const float *ast, const float *bs);
+void sipu_gk_amx_pack_a(int kind, const void *src, int64_t ld, int64_t kc, int h, uint32_t *panel, int64_t kq);
 
 /* The GEMM of one matrix pair; b is read as K x N (element strides sb0 along K, sb1 along N). */
 typedef struct {

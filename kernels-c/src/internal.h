@@ -14,6 +14,17 @@
 sipu_status sipu_fail(sipu_status code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 int sipu_threads(void);
+/*
+ * The threads worth waking for `work` (flops, or bytes moved): one until there are a few million
+ * per thread. Below that a parallel region costs more than it saves on a quiet machine, and on a
+ * busy one (a JVM's own threads, other processes) each region can wait a scheduler slice for its
+ * workers: small ops (decode steps of a small model) must not fork at all.
+ */
+int sipu_threads_for(double work);
+/* AMX tiles usable (cpuid, XCR0 and the OS permission; not with SIPU_SIMD forcing a lower path) */
+bool sipu_amx(void);
+/* Whether the CPU and the OS offer AMX-BF16 at all, whatever SIPU_SIMD forces (the machine-limit probe). */
+bool sipu_amx_available(void);
 
 /* Element size of a dtype code, 0 for an invalid code. */
 int sipu_itemsize(int32_t dtype);
@@ -40,6 +51,16 @@ typedef struct {
     /* C[MR x NR] (+)= A[MR x K] * Bpanel[K x NR], see gemm.c */
     void (*gemm_tile)(int64_t k, const float *a, int64_t lda, const float *bp, float *c, int64_t ldc, int mr, int nr);
     float (*sum_squares_f32)(int64_t n, const float *x);
+    /* Fused row ops (llm.c): staging of f32/bf16/f16 rows, and their vectorized arithmetic. */
+    void (*row_to_f32)(int32_t dtype, int64_t n, const void *src, float *dst);
+    void (*row_from_f32)(int32_t dtype, int64_t n, const float *src, void *dst);
+    void (*scale_mul_f32)(int32_t dtype, int64_t n, const float *x, float inv, const float *w, float *out);
+    void (*silu_mul_f32)(int32_t dtype, int64_t n, const float *a, const float *b, float *out);
+    void (*add_f32)(int64_t n, const float *x, const float *r, float *z);
+    /* First index of the maximum (or first NaN) of n > 0 contiguous floats, and that value. */
+    int64_t (*argmax_f32)(int64_t n, const float *x, float *value);
+    /* Rotary embedding of one contiguous fp32 head in place (rope.c). */
+    void (*rope_f32)(int64_t half, float *x, const float *cs, int neox);
     /* out[i] = e^x[i] within ~2 ulp of expf, incl. subnormal results, +-inf and NaN (out may be x) */
     void (*exp_f32)(int64_t n, const float *x, float *out);
     /* out[i] = e^(x[i] - sub) as exp_f32 computes it; returns their sum (16 running sums) */

@@ -3,14 +3,13 @@
 #include "internal.h"
 
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 
-static inline float round_to(int32_t t, float v) {
-    switch (t) {
-    case SIPU_BF16: return bf16_to_f32(f32_to_bf16(v));
-    case SIPU_F16: return f16_to_f32(f32_to_f16(v));
-    default: return v;
-    }
+/* `shared` floats, then `per_thread` floats for each thread the row loop may run on. */
+static float *alloc_rows(bool parallel, int64_t per_thread, int64_t shared) {
+    int64_t n = shared + (parallel ? sipu_threads() : 1) * per_thread;
+    return malloc((size_t) (n > 0 ? n : 1) * sizeof(float));
 }
 
 static bool norm_dtype(int32_t t) { return t == SIPU_F32 || t == SIPU_F16 || t == SIPU_BF16; }
@@ -42,23 +41,27 @@ SIPU_API sipu_status sipu_rms_norm(const sipu_tensor *out, const sipu_tensor *x,
     int32_t t = x->dtype;
     int item = sipu_itemsize(t);
     const float eps = (float) epsilon;
-    #pragma omp parallel num_threads(sipu_threads()) if (rows * H > 65536)
+    const sipu_vtable *vt = sipu_vt();
+    bool par = rows * H > 65536;
+    /* per thread: the row and its result in fp32 (f32 rows are used in place), then the weight */
+    float *scratch = alloc_rows(par, 2 * H, H), *wf = scratch;
+    if (!scratch) return sipu_fail(SIPU_ERR_OUT_OF_MEMORY, "sipu_rms_norm: no memory for %lld-wide rows", (long long) H);
+    vt->row_to_f32(t, H, w->data, wf);
+    #pragma omp parallel num_threads(sipu_threads()) if (par)
     {
-        float *xf = malloc((size_t) H * sizeof(float)), *wf = malloc((size_t) H * sizeof(float));
-        if (xf && wf) {
-            for (int64_t i = 0; i < H; i++) wf[i] = load_f32((const char *) w->data + i * item, t);
-            #pragma omp for schedule(static)
-            for (int64_t r = 0; r < rows; r++) {
-                const char *xr = (const char *) x->data + row_offset(x, r) * item;
-                char *orow = (char *) out->data + row_offset(out, r) * item;
-                for (int64_t i = 0; i < H; i++) xf[i] = load_f32(xr + i * item, t);
-                float inv = 1.0f / sqrtf(sipu_vt()->sum_squares_f32(H, xf) / (float) H + eps);
-                for (int64_t i = 0; i < H; i++) store_f32(orow + i * item, t, round_to(t, xf[i] * inv) * wf[i]);
-            }
+        float *xf = scratch + H + (size_t) omp_get_thread_num() * 2 * (size_t) H, *yf = xf + H;
+        #pragma omp for schedule(static)
+        for (int64_t r = 0; r < rows; r++) {
+            const char *xr = (const char *) x->data + row_offset(x, r) * item;
+            char *orow = (char *) out->data + row_offset(out, r) * item;
+            const float *xs = xf;
+            if (t == SIPU_F32) xs = (const float *) xr; else vt->row_to_f32(t, H, xr, xf);
+            float inv = 1.0f / sqrtf(vt->sum_squares_f32(H, xs) / (float) H + eps);
+            vt->scale_mul_f32(t, H, xs, inv, wf, t == SIPU_F32 ? (float *) orow : yf);
+            if (t != SIPU_F32) vt->row_from_f32(t, H, yf, orow);
         }
-        free(xf);
-        free(wf);
     }
+    free(scratch);
     return SIPU_OK;
 }
 
@@ -78,15 +81,27 @@ SIPU_API sipu_status sipu_silu_and_mul(const sipu_tensor *out, const sipu_tensor
     int64_t rows = sipu_numel(out) / d;
     int32_t t = x->dtype;
     int item = sipu_itemsize(t);
-    #pragma omp parallel for num_threads(sipu_threads()) schedule(static) if (rows * d > 65536)
-    for (int64_t r = 0; r < rows; r++) {
-        const char *xr = (const char *) x->data + row_offset(x, r) * item;
-        char *orow = (char *) out->data + row_offset(out, r) * item;
-        for (int64_t j = 0; j < d; j++) {
-            float a = load_f32(xr + j * item, t), b = load_f32(xr + (d + j) * item, t);
-            store_f32(orow + j * item, t, round_to(t, a / (1.0f + expf(-a))) * b);
+    const sipu_vtable *vt = sipu_vt();
+    bool par = rows * d > 65536;
+    float *scratch = t == SIPU_F32 ? NULL : alloc_rows(par, 3 * d, 0);
+    if (t != SIPU_F32 && !scratch) return sipu_fail(SIPU_ERR_OUT_OF_MEMORY, "sipu_silu_and_mul: no memory for %lld-wide rows", (long long) d);
+    #pragma omp parallel num_threads(sipu_threads()) if (par)
+    {
+        float *xf = scratch ? scratch + (size_t) omp_get_thread_num() * 3 * (size_t) d : NULL, *yf = xf ? xf + 2 * d : NULL;
+        #pragma omp for schedule(static)
+        for (int64_t r = 0; r < rows; r++) {
+            const char *xr = (const char *) x->data + row_offset(x, r) * item;
+            char *orow = (char *) out->data + row_offset(out, r) * item;
+            if (t == SIPU_F32) {
+                vt->silu_mul_f32(t, d, (const float *) xr, (const float *) xr + d, (float *) orow);
+            } else {
+                vt->row_to_f32(t, 2 * d, xr, xf);
+                vt->silu_mul_f32(t, d, xf, xf + d, yf);
+                vt->row_from_f32(t, d, yf, orow);
+            }
         }
     }
+    free(scratch);
     return SIPU_OK;
 }
 
@@ -106,24 +121,34 @@ SIPU_API sipu_status sipu_fused_add_rms_norm(const sipu_tensor *x, const sipu_te
     int32_t t = x->dtype;
     int item = sipu_itemsize(t);
     const float eps = (float) epsilon;
-    #pragma omp parallel num_threads(sipu_threads()) if (rows * H > 65536)
+    const sipu_vtable *vt = sipu_vt();
+    bool par = rows * H > 65536;
+    /* per thread: input and residual rows in fp32, their sum, the result; then the weight */
+    float *scratch = alloc_rows(par, 4 * H, H), *wf = scratch;
+    if (!scratch) return sipu_fail(SIPU_ERR_OUT_OF_MEMORY, "sipu_fused_add_rms_norm: no memory for %lld-wide rows", (long long) H);
+    vt->row_to_f32(t, H, w->data, wf);
+    #pragma omp parallel num_threads(sipu_threads()) if (par)
     {
-        float *z = malloc((size_t) H * sizeof(float));
-        if (z) {
-            #pragma omp for schedule(static)
-            for (int64_t r = 0; r < rows; r++) {
-                char *xr = (char *) x->data + row_offset(x, r) * item, *rr = (char *) res->data + row_offset(res, r) * item;
-                /* The residual stores the rounded sum; the norm uses the fp32 sum (the reference's rounding). */
-                for (int64_t i = 0; i < H; i++) {
-                    z[i] = load_f32(xr + i * item, t) + load_f32(rr + i * item, t);
-                    store_f32(rr + i * item, t, z[i]);
-                }
-                float inv = 1.0f / sqrtf(sipu_vt()->sum_squares_f32(H, z) / (float) H + eps);
-                for (int64_t i = 0; i < H; i++)
-                    store_f32(xr + i * item, t, round_to(t, z[i] * inv) * load_f32((const char *) w->data + i * item, t));
+        float *xf = scratch + H + (size_t) omp_get_thread_num() * 4 * (size_t) H, *rf = xf + H, *z = rf + H, *yf = z + H;
+        #pragma omp for schedule(static)
+        for (int64_t r = 0; r < rows; r++) {
+            char *xr = (char *) x->data + row_offset(x, r) * item, *rr = (char *) res->data + row_offset(res, r) * item;
+            const float *xs = xf, *rs = rf;
+            if (t == SIPU_F32) {
+                xs = (const float *) xr;
+                rs = (const float *) rr;
+            } else {
+                vt->row_to_f32(t, H, xr, xf);
+                vt->row_to_f32(t, H, rr, rf);
             }
+            /* The residual stores the rounded sum; the norm uses the fp32 sum (the reference's rounding). */
+            vt->add_f32(H, xs, rs, z);
+            vt->row_from_f32(t, H, z, rr);
+            float inv = 1.0f / sqrtf(vt->sum_squares_f32(H, z) / (float) H + eps);
+            vt->scale_mul_f32(t, H, z, inv, wf, t == SIPU_F32 ? (float *) xr : yf);
+            if (t != SIPU_F32) vt->row_from_f32(t, H, yf, xr);
         }
-        free(z);
     }
+    free(scratch);
     return SIPU_OK;
 }

@@ -3,6 +3,7 @@
 #include "internal.h"
 
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 
 static bool contiguous(const sipu_tensor *t) {
@@ -107,57 +108,79 @@ SIPU_API sipu_status sipu_grouped_topk(const sipu_tensor *w, const sipu_tensor *
         return sipu_fail(SIPU_ERR_INVALID_ARGUMENT, "%s: bias must be a float [%lld]", fn, (long long) E);
     if (scoring_func != 0 && scoring_func != 1) return sipu_fail(SIPU_ERR_INVALID_ARGUMENT, "%s: scoring_func must be 0 (none) or 1 (sigmoid)", fn);
     int si = sipu_itemsize(scores->dtype), bi = sipu_itemsize(bias->dtype), ii = sipu_itemsize(ids->dtype);
-    float *buf = malloc((size_t) (3 * E + n_group + 1) * sizeof(float));
-    bool *taken = malloc((size_t) (E + n_group + 1));
-    if (!buf || !taken) {
+    /* per thread: sigmoid scores, choice values, group scores, the picked experts, taken flags */
+    const int threads = sipu_threads();
+    const int64_t per_f = 2 * E + n_group + K, per_b = E + n_group;
+    float *buf = malloc((size_t) threads * (size_t) per_f * sizeof(float));
+    int64_t *picked_all = malloc((size_t) threads * (size_t) (K + n_group) * sizeof(int64_t));
+    bool *taken_all = malloc((size_t) threads * (size_t) per_b);
+    if (!buf || !taken_all || !picked_all) {
         free(buf);
-        free(taken);
+        free(taken_all);
+        free(picked_all);
         return sipu_fail(SIPU_ERR_OUT_OF_MEMORY, "%s: no memory", fn);
     }
-    float *s = buf, *choice = buf + E, *masked = buf + 2 * E, *gscore = buf + 3 * E;
-    for (int64_t t = 0; t < T; t++) {
-        for (int64_t e = 0; e < E; e++) {
-            float x = load_f32((const char *) scores->data + (t * E + e) * si, scores->dtype);
-            s[e] = scoring_func == 1 ? 1.0f / (1.0f + expf(-x)) : x;
-            choice[e] = s[e] + load_f32((const char *) bias->data + e * bias->strides[0] * bi, bias->dtype);
-        }
-        /* A group's score: the sum of its two best choice values (a repeated maximum counts twice). */
-        for (int64_t gr = 0; gr < n_group; gr++) {
-            float b1 = -INFINITY, b2 = -INFINITY;
-            for (int64_t e = gr * gsize; e < (gr + 1) * gsize; e++) {
-                float v = choice[e];
-                if (v > b1) { b2 = b1; b1 = v; }
-                else if (v > b2) b2 = v;
+    #pragma omp parallel num_threads(threads) if (T > 1 && T * E >= 4096)
+    {
+        int me = omp_get_thread_num();
+        float *s = buf + me * per_f, *choice = s + E, *gscore = choice + E;
+        int64_t *picked = picked_all + me * (K + n_group), *groups = picked + K;
+        bool *taken = taken_all + me * per_b, *gtaken = taken + E;
+        #pragma omp for schedule(static)
+        for (int64_t t = 0; t < T; t++) {
+            for (int64_t e = 0; e < E; e++) {
+                float x = load_f32((const char *) scores->data + (t * E + e) * si, scores->dtype);
+                s[e] = scoring_func == 1 ? 1.0f / (1.0f + expf(-x)) : x;
+                choice[e] = s[e] + load_f32((const char *) bias->data + e * bias->strides[0] * bi, bias->dtype);
             }
-            gscore[gr] = gsize == 1 ? b1 : b1 + b2;
-        }
-        memset(taken, 0, (size_t) (E + n_group));
-        bool *gtaken = taken + E;
-        for (int64_t e = 0; e < E; e++) masked[e] = -INFINITY;
-        for (int64_t j = 0; j < topk_group; j++) {
-            int64_t gbest = argmax_free(gscore, gtaken, n_group);
-            if (gbest < 0) break;
-            gtaken[gbest] = true;
-            for (int64_t e = gbest * gsize; e < (gbest + 1) * gsize; e++) masked[e] = choice[e];
-        }
-        float sum = 0;
-        int64_t picked[256], *pk = K <= 256 ? picked : NULL;
-        for (int64_t k = 0; k < K; k++) {
-            int64_t e = argmax_free(masked, taken, E);
-            if (e < 0) e = k;              /* no finite candidate left: fall back to expert k, as the CUDA kernel does */
-            taken[e] = true;
-            if (pk) pk[k] = e;
-            store_i64((char *) ids->data + (t * K + k) * ii, ids->dtype, e);
-            sum += s[e];
-        }
-        for (int64_t k = 0; k < K; k++) {
-            int64_t e = pk ? pk[k] : load_i64((const char *) ids->data + (t * K + k) * ii, ids->dtype);
-            float wv = renormalize ? s[e] / (sum + 1e-20f) : s[e];
-            ((float *) w->data)[t * K + k] = wv * (float) rsf;
+            /* A group's score: the sum of its two best choice values (a repeated maximum counts twice). */
+            for (int64_t gr = 0; gr < n_group; gr++) {
+                float b1 = -INFINITY, b2 = -INFINITY;
+                for (int64_t e = gr * gsize; e < (gr + 1) * gsize; e++) {
+                    float v = choice[e];
+                    if (v > b1) { b2 = b1; b1 = v; }
+                    else if (v > b2) b2 = v;
+                }
+                gscore[gr] = gsize == 1 ? b1 : b1 + b2;
+            }
+            memset(taken, 0, (size_t) (E + n_group));
+            int64_t ng = 0;
+            for (int64_t j = 0; j < topk_group; j++) {
+                int64_t gbest = argmax_free(gscore, gtaken, n_group);
+                if (gbest < 0) break;
+                gtaken[gbest] = true;
+                groups[ng++] = gbest;
+            }
+            /* Experts are searched only inside the chosen groups, in ascending expert order, so the
+             * ties and the result are those of a search over all experts with the others masked. */
+            for (int64_t a = 1; a < ng; a++)
+                for (int64_t b = a; b > 0 && groups[b - 1] > groups[b]; b--) {
+                    int64_t tmp = groups[b];
+                    groups[b] = groups[b - 1];
+                    groups[b - 1] = tmp;
+                }
+            float sum = 0;
+            for (int64_t k = 0; k < K; k++) {
+                int64_t e = -1;
+                for (int64_t j = 0; j < ng; j++) {
+                    int64_t lo = groups[j] * gsize, c = argmax_free(choice + lo, taken + lo, gsize);
+                    if (c >= 0 && (e < 0 || choice[lo + c] > choice[e])) e = lo + c;
+                }
+                if (e < 0) e = k;              /* no finite candidate left: fall back to expert k, as the CUDA kernel does */
+                taken[e] = true;
+                picked[k] = e;
+                store_i64((char *) ids->data + (t * K + k) * ii, ids->dtype, e);
+                sum += s[e];
+            }
+            for (int64_t k = 0; k < K; k++) {
+                float wv = renormalize ? s[picked[k]] / (sum + 1e-20f) : s[picked[k]];
+                ((float *) w->data)[t * K + k] = wv * (float) rsf;
+            }
         }
     }
     free(buf);
-    free(taken);
+    free(taken_all);
+    free(picked_all);
     return SIPU_OK;
 }
 

@@ -137,8 +137,14 @@ SIPU_API sipu_status sipu_fp8_gemm(const sipu_tensor *c, const sipu_tensor *a, c
     st = sipu_gemm_run(&job, fn);
     if (!st && !direct) {
         int oi = sipu_itemsize(c->dtype);
-        for (int64_t m = 0; m < M; m++)
-            for (int64_t n = 0; n < N; n++) store_f32((char *) c->data + (m * c->strides[0] + n * c->strides[1]) * oi, c->dtype, acc[m * N + n]);
+        bool rows = (N == 1 || c->strides[1] == 1) && (c->dtype == SIPU_BF16 || c->dtype == SIPU_F16 || c->dtype == SIPU_F32);
+        #pragma omp parallel for num_threads(sipu_threads()) if (M * N > 65536)
+        for (int64_t m = 0; m < M; m++) {
+            /* the same rounding as store_f32, a vector loop per row */
+            if (rows) sipu_vt()->row_from_f32(c->dtype, N, acc + m * N, (char *) c->data + m * c->strides[0] * oi);
+            else
+                for (int64_t n = 0; n < N; n++) store_f32((char *) c->data + (m * c->strides[0] + n * c->strides[1]) * oi, c->dtype, acc[m * N + n]);
+        }
     }
     if (!direct) free(acc);
     return st;

@@ -30,6 +30,43 @@ static sipu_status check_rows(const char *fn, const sipu_tensor *in) {
     return SIPU_OK;
 }
 
+/*
+ * max / amax / argmax over contiguous fp32 rows (a vocabulary's logits): rows are cut into chunks so
+ * that a few long rows still use every thread; each chunk's first maximum is found by the vector
+ * loop, then the chunks of a row are merged in order (an earlier chunk wins ties, a NaN wins outright).
+ */
+static sipu_status max_rows_f32(int32_t op, const sipu_tensor *out, const sipu_tensor *idx, const sipu_tensor *in, int oi) {
+    enum { CHUNK = 16384 };
+    int64_t R = in->sizes[0], N = in->sizes[1], chunks = (N + CHUNK - 1) / CHUNK, tasks = R * chunks;
+    if (tasks == 0) return SIPU_OK;
+    float *val = malloc((size_t) tasks * sizeof(float));
+    int64_t *pos = malloc((size_t) tasks * sizeof(int64_t));
+    if (!val || !pos) {
+        free(val);
+        free(pos);
+        return sipu_fail(SIPU_ERR_OUT_OF_MEMORY, "sipu_reduce_rows: no memory for %lld partial maxima", (long long) tasks);
+    }
+    const float *base = in->data;
+    const sipu_vtable *vt = sipu_vt();
+    #pragma omp parallel for num_threads(sipu_threads()) schedule(static) if (R * N > 65536)
+    for (int64_t t = 0; t < tasks; t++) {
+        int64_t i = t / chunks, j0 = (t % chunks) * CHUNK, n = N - j0 < CHUNK ? N - j0 : CHUNK;
+        pos[t] = j0 + vt->argmax_f32(n, base + i * in->strides[0] + j0, &val[t]);
+    }
+    for (int64_t i = 0; i < R; i++) {
+        int64_t b = i * chunks;
+        for (int64_t c = i * chunks + 1; c < (i + 1) * chunks; c++)
+            if (!isnan(val[b]) && (isnan(val[c]) || val[c] > val[b])) b = c;
+        char *o = (char *) out->data + i * out->strides[0] * oi;
+        if (op == SIPU_REDUCE_ARGMAX) store_i64(o, out->dtype, pos[b]);
+        else store_f64(o, out->dtype, val[b]);
+        if (op == SIPU_REDUCE_MAX) ((int64_t *) idx->data)[i * idx->strides[0]] = pos[b];
+    }
+    free(val);
+    free(pos);
+    return SIPU_OK;
+}
+
 SIPU_API sipu_status sipu_reduce_rows(int32_t op, const sipu_tensor *out, const sipu_tensor *idx, const sipu_tensor *in) {
     const char *fn = "sipu_reduce_rows";
     sipu_status st;
@@ -44,6 +81,8 @@ SIPU_API sipu_status sipu_reduce_rows(int32_t op, const sipu_tensor *out, const 
     rows x = rows_of(in);
     int oi = sipu_itemsize(out->dtype);
     bool floating = sipu_is_float(in->dtype);
+    if ((op == SIPU_REDUCE_AMAX || op == SIPU_REDUCE_MAX || op == SIPU_REDUCE_ARGMAX) && in->dtype == SIPU_F32 && (in->strides[1] == 1 || N == 1))
+        return max_rows_f32(op, out, idx, in, oi);
     #pragma omp parallel for num_threads(sipu_threads()) if (R * N > 65536)
     for (int64_t i = 0; i < R; i++) {
         char *o = (char *) out->data + i * out->strides[0] * oi;

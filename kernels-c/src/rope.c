@@ -2,6 +2,7 @@
 #include "convert.h"
 #include "internal.h"
 
+#include <omp.h>
 #include <stdlib.h>
 
 /* A [T, H, D] view of query or key: element offsets of token t, head h. */
@@ -31,17 +32,18 @@ static sipu_status view_of(const sipu_tensor *x, int64_t T, int64_t D, const cha
     return SIPU_OK;
 }
 
-static void rotate(const qk_view *v, int64_t t, int64_t rot, const float *cs, int neox) {
+/* Rotates token t's heads; narrow dtypes go through fp32 staging (one rounding on the way back). */
+static void rotate(const qk_view *v, int64_t t, int64_t rot, const float *cs, int neox, float *stage) {
+    const sipu_vtable *vt = sipu_vt();
     int item = sipu_itemsize(v->dtype);
-    int64_t half = rot / 2;
     for (int64_t h = 0; h < v->heads; h++) {
         char *base = v->data + (t * v->token_stride + h * v->head_stride) * item;
-        for (int64_t i = 0; i < half; i++) {
-            int64_t ix = neox ? i : 2 * i, iy = neox ? i + half : 2 * i + 1;
-            float x = load_f32(base + ix * item, v->dtype), y = load_f32(base + iy * item, v->dtype);
-            float c = cs[i], s = cs[half + i];
-            store_f32(base + ix * item, v->dtype, x * c - y * s);
-            store_f32(base + iy * item, v->dtype, y * c + x * s);
+        if (v->dtype == SIPU_F32) {
+            vt->rope_f32(rot / 2, (float *) base, cs, neox);
+        } else {
+            vt->row_to_f32(v->dtype, rot, base, stage);
+            vt->rope_f32(rot / 2, stage, cs, neox);
+            vt->row_from_f32(v->dtype, rot, stage, base);
         }
     }
 }
@@ -71,17 +73,23 @@ SIPU_API sipu_status sipu_rotary_embedding(const sipu_tensor *positions, const s
                              (long long) t, (long long) p, (long long) P);
     }
     int citem = sipu_itemsize(cache->dtype);
-    #pragma omp parallel for num_threads(sipu_threads()) schedule(static) if (T * q.heads * rot > 65536)
-    for (int64_t t = 0; t < T; t++) {
-        float cs[1024];
-        float *buf = rot <= 1024 ? cs : malloc((size_t) rot * sizeof(float));
-        if (!buf) continue;
-        int64_t p = load_i64(pos + t * positions->strides[0] * pitem, positions->dtype);
-        const char *row = (const char *) cache->data + p * cache->strides[0] * citem;
-        for (int64_t i = 0; i < rot; i++) buf[i] = load_f32(row + i * cache->strides[1] * citem, cache->dtype);
-        rotate(&q, t, rot, buf, is_neox);
-        if (key) rotate(&k, t, rot, buf, is_neox);
-        if (buf != cs) free(buf);
+    const int threads = sipu_threads();
+    bool par = T * q.heads * rot > 65536;
+    /* per thread: the position's cos|sin row and a staging row for narrow dtypes */
+    float *scratch = malloc((size_t) (par ? threads : 1) * 2 * (size_t) rot * sizeof(float));
+    if (!scratch) return sipu_fail(SIPU_ERR_OUT_OF_MEMORY, "sipu_rotary_embedding: no memory for rot_dim %lld rows", (long long) rot);
+    #pragma omp parallel num_threads(threads) if (par)
+    {
+        float *buf = scratch + (size_t) omp_get_thread_num() * 2 * (size_t) rot, *stage = buf + rot;
+        #pragma omp for schedule(static)
+        for (int64_t t = 0; t < T; t++) {
+            int64_t p = load_i64(pos + t * positions->strides[0] * pitem, positions->dtype);
+            const char *row = (const char *) cache->data + p * cache->strides[0] * citem;
+            for (int64_t i = 0; i < rot; i++) buf[i] = load_f32(row + i * cache->strides[1] * citem, cache->dtype);
+            rotate(&q, t, rot, buf, is_neox, stage);
+            if (key) rotate(&k, t, rot, buf, is_neox, stage);
+        }
     }
+    free(scratch);
     return SIPU_OK;
 }

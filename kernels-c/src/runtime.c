@@ -5,6 +5,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <strings.h>
+#if defined(__x86_64__) && defined(__linux__)
+#include <cpuid.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -12,6 +17,7 @@
 static _Thread_local char last_error[512];
 static int simd_level = -1;
 static int num_threads = 0;
+static bool amx_ok = false, amx_hw = false;
 
 sipu_status sipu_fail(sipu_status code, const char *fmt, ...) {
     va_list ap;
@@ -36,18 +42,39 @@ static int detect_simd(void) {
     }
     const char *force = getenv("SIPU_SIMD");
     if (force && *force) {
-        int want = level;
+        int want = 99;
         if (!strcasecmp(force, "scalar")) want = SIPU_SIMD_SCALAR;
         else if (!strcasecmp(force, "avx2")) want = SIPU_SIMD_AVX2;
         else if (!strcasecmp(force, "avx512")) want = SIPU_SIMD_AVX512;
+        else if (!strcasecmp(force, "avx512_bf16")) want = SIPU_SIMD_AVX512_BF16;
         if (want < level) level = want; /* never above what the CPU has */
+        if (want != 99) return -level - 1; /* forced: no AMX either */
     }
     return level;
+}
+
+/* AMX-TILE + AMX-BF16 in cpuid, the tile state enabled in XCR0, and Linux's permission for it */
+static bool detect_amx(void) {
+#if defined(__x86_64__) && defined(__linux__)
+    unsigned a, b, c, d;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || !(d & (1u << 22)) || !(d & (1u << 24))) return false;
+    if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & (1u << 27))) return false; /* OSXSAVE */
+    uint32_t lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    if ((lo & (3u << 17)) != (3u << 17)) return false;
+    return syscall(SYS_arch_prctl, 0x1023 /* ARCH_REQ_XCOMP_PERM */, 18 /* XFEATURE_XTILEDATA */) == 0;
+#else
+    return false;
+#endif
 }
 
 /* Runs when the library is loaded, so every later call sees one fixed choice. */
 __attribute__((constructor)) static void sipu_init(void) {
     simd_level = detect_simd();
+    bool forced = simd_level < 0;
+    if (forced) simd_level = -simd_level - 1;
+    amx_hw = detect_amx();
+    amx_ok = !forced && simd_level == SIPU_SIMD_AVX512_BF16 && amx_hw;
     const char *n = getenv("SIPU_NUM_THREADS");
     int t = n ? atoi(n) : 0;
 #ifdef _OPENMP
@@ -57,6 +84,9 @@ __attribute__((constructor)) static void sipu_init(void) {
 }
 
 SIPU_API int32_t sipu_simd(void) { return simd_level; }
+
+bool sipu_amx(void) { return amx_ok; }
+bool sipu_amx_available(void) { return amx_hw; }
 
 SIPU_API const char *sipu_simd_name(void) {
     switch (simd_level) {
@@ -79,6 +109,12 @@ const sipu_vtable *sipu_vt(void) {
 SIPU_API void sipu_set_num_threads(int32_t n) { num_threads = n > 0 ? n : 1; }
 SIPU_API int32_t sipu_get_num_threads(void) { return num_threads; }
 int sipu_threads(void) { return num_threads; }
+
+int sipu_threads_for(double work) {
+    const double per_thread = 4e6;
+    double k = work / per_thread;
+    return k >= num_threads ? num_threads : k < 2 ? 1 : (int) k;
+}
 
 /* ---- descriptors ---------------------------------------------------------------------------- */
 

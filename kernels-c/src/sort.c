@@ -113,6 +113,45 @@ static sipu_status scratch_alloc(scratch *s, int threads, int64_t n, const char 
     return SIPU_OK;
 }
 
+/* a goes strictly before b for float keys: NaN above every number, as in before(). */
+static inline bool f32_before(float a, float b, bool desc) {
+    return desc ? (a != a && b == b) || a > b : (b != b && a == a) || a < b;
+}
+
+/*
+ * topk of a contiguous fp32 row for k <= 64: the selection of order_rows on the floats themselves,
+ * with a vectorizable test of 64 elements at a time against the current k-th best, so that the
+ * blocks none of whose elements can enter (nearly all of a vocabulary-long row) cost one pass.
+ */
+static void topk_f32(const float *x, int64_t n, int64_t k, bool desc, int64_t *idx) {
+    int64_t m = 0;
+    for (int64_t j0 = 0; j0 < n; j0 += 64) {
+        int64_t j1 = j0 + 64 < n ? j0 + 64 : n;
+        if (m == k) {
+            float t = x[idx[k - 1]];
+            int any = 0;
+            if (desc) {
+                if (t != t) return; /* k NaNs taken: nothing can enter */
+                for (int64_t j = j0; j < j1; j++) any |= (x[j] > t) | (x[j] != x[j]);
+            } else if (t != t) {
+                for (int64_t j = j0; j < j1; j++) any |= x[j] == x[j]; /* any number goes before a NaN */
+            } else {
+                for (int64_t j = j0; j < j1; j++) any |= x[j] < t;
+            }
+            if (!any) continue;
+        }
+        for (int64_t j = j0; j < j1; j++) {
+            if (m == k && !f32_before(x[j], x[idx[k - 1]], desc)) continue;
+            int64_t p = m < k ? m++ : k - 1;
+            while (p > 0 && f32_before(x[j], x[idx[p - 1]], desc)) {
+                idx[p] = idx[p - 1];
+                p--;
+            }
+            idx[p] = j;
+        }
+    }
+}
+
 /* The first k positions of each row in order (k = N sorts, k < N selects), written as values and indices. */
 static sipu_status order_rows(const sipu_tensor *values, const sipu_tensor *indices, const sipu_tensor *in, int64_t k, bool desc,
                               const char *fn) {
@@ -134,8 +173,13 @@ static sipu_status order_rows(const sipu_tensor *values, const sipu_tensor *indi
         keys kk = {fl ? (const double *) key : NULL, fl ? NULL : key, desc};
         #pragma omp for schedule(dynamic, 1)
         for (int64_t r = 0; r < R; r++) {
-            load_keys(in, r, fl ? (double *) key : NULL, fl ? NULL : key);
             const int64_t *best = idx;
+            if (in->dtype == SIPU_F32 && (in->strides[1] == 1 || N == 1) && k <= 64 && k < N) {
+                topk_f32((const float *) in->data + r * in->strides[0], N, k, desc, idx);
+                store_row(values, indices, in, r, best, k);
+                continue;
+            }
+            load_keys(in, r, fl ? (double *) key : NULL, fl ? NULL : key);
             if (k <= 64 && k < N) {
                 /* Selection: idx[0..m) holds the best so far in order; most elements fail the first test. */
                 int64_t m = 0;

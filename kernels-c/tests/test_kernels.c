@@ -219,7 +219,8 @@ static void check_fp8_shape(int M, int K, int N, int32_t odt) {
 
 static void test_gemm_paths(void) {
     /* odd shapes: M, N, K off every tile (14x32, 6x16, 4x16), K off 128 and odd, small M (weight streaming) and large */
-    static const int shapes[][3] = {{1, 37, 19}, {3, 301, 45}, {16, 129, 70}, {17, 515, 33}, {29, 77, 130}, {45, 1031, 97}, {2, 1, 5}, {200, 260, 300}, {9, 1300, 70}};
+    static const int shapes[][3] = {{1, 37, 19}, {3, 301, 45}, {16, 129, 70}, {17, 515, 33}, {29, 77, 130}, {45, 1031, 97}, {2, 1, 5}, {200, 260, 300}, {9, 1300, 70},
+                                       {4, 2100, 600} /* weight streaming with enough work for every thread */};
     static const int32_t dts[] = {SIPU_F32, SIPU_BF16, SIPU_F16};
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
         for (int d = 0; d < 3; d++)
@@ -229,6 +230,85 @@ static void test_gemm_paths(void) {
         check_fp8_shape(f8[s][0], f8[s][1], f8[s][2], SIPU_F32);
         check_fp8_shape(f8[s][0], f8[s][1], f8[s][2], SIPU_BF16);
     }
+}
+
+/* silu_and_mul with b = 1 gives silu itself: the vectorized exp against libm's over the whole range,
+ * its clamps and the special values. */
+static void test_silu_exp(void) {
+    enum { N = 4096 };
+    float *x = malloc(2 * N * sizeof(float)), *y = malloc(N * sizeof(float));
+    const float special[] = {INFINITY, -INFINITY, NAN, 0.0f, -0.0f, 87.5f, -87.5f, 88.7f, -88.7f, 88.8f, -88.8f, 104.0f, -104.0f, 1e-30f};
+    int ns = (int) (sizeof special / sizeof special[0]);
+    for (int i = 0; i < N; i++) {
+        x[i] = i < ns ? special[i] : -100.0f + 200.0f * (float) i / N;
+        x[N + i] = 1.0f;
+    }
+    int64_t in_sz[] = {1, 2 * N}, in_st[] = {2 * N, 1}, out_sz[] = {1, N}, out_st[] = {N, 1};
+    sipu_tensor tx = desc(x, SIPU_F32, 2, in_sz, in_st), ty = desc(y, SIPU_F32, 2, out_sz, out_st);
+    CHECK(sipu_silu_and_mul(&ty, &tx) == SIPU_OK, "%s", sipu_last_error());
+    for (int i = 0; i < N; i++) {
+        float want = x[i] / (1.0f + expf(-x[i]));
+        if (isnan(want)) CHECK(isnan(y[i]), "silu(%g): %g, want NaN", x[i], y[i]);
+        else if (isinf(want)) CHECK(y[i] == want, "silu(%g): %g vs %g", x[i], y[i], want);
+        else CHECK(fabsf(y[i] - want) <= 4e-7f * fabsf(want) + 1e-37f, "silu(%g): %.9g vs %.9g", x[i], y[i], want);
+    }
+    free(x);
+    free(y);
+}
+
+/* max / argmax over rows longer than the chunks they are split into: ties go to the earlier chunk,
+ * the first NaN wins outright, a constant row gives index 0. */
+static void test_argmax_chunks(void) {
+    enum { R = 4, N = 40000 };
+    float *x = malloc(R * N * sizeof(float));
+    for (int i = 0; i < R * N; i++) x[i] = (float) ((i * 7919) % 1000) / 1000.0f;
+    x[0 * N + 20000] = 5.0f; x[0 * N + 39999] = 5.0f;   /* a tie across chunks */
+    x[1 * N + 3] = 9.0f; x[1 * N + 33000] = NAN; x[1 * N + 35000] = NAN;
+    for (int j = 0; j < N; j++) x[2 * N + j] = -1.5f;
+    x[3 * N + N - 1] = 2.0f;                             /* the last element of the last chunk */
+    int64_t sz[] = {R, N}, st[] = {N, 1}, osz[] = {R}, ost[] = {1};
+    int64_t arg[R], idx[R];
+    float val[R];
+    sipu_tensor tx = desc(x, SIPU_F32, 2, sz, st), ta = desc(arg, SIPU_I64, 1, osz, ost), tv = desc(val, SIPU_F32, 1, osz, ost),
+                ti = desc(idx, SIPU_I64, 1, osz, ost);
+    CHECK(sipu_reduce_rows(SIPU_REDUCE_ARGMAX, &ta, NULL, &tx) == SIPU_OK, "%s", sipu_last_error());
+    CHECK(sipu_reduce_rows(SIPU_REDUCE_MAX, &tv, &ti, &tx) == SIPU_OK, "%s", sipu_last_error());
+    const int64_t want[R] = {20000, 33000, 0, N - 1};
+    for (int r = 0; r < R; r++) {
+        CHECK(arg[r] == want[r] && idx[r] == want[r], "argmax row %d: %lld / %lld, want %lld", r, (long long) arg[r], (long long) idx[r], (long long) want[r]);
+        float w = x[r * N + want[r]];
+        CHECK(isnan(w) ? isnan(val[r]) : val[r] == w, "max row %d: %g vs %g", r, val[r], w);
+    }
+    free(x);
+}
+
+/* topk of fp32 rows (its own selection path) against the first k of the stable sort of the same
+ * rows: many ties, NaN in some rows, an all-NaN row, both directions, k up to 64. */
+static void test_topk_f32_rows(void) {
+    enum { R = 5, N = 1000 };
+    float *x = malloc(R * N * sizeof(float)), *sv = malloc(R * N * sizeof(float)), kv[R * 64];
+    int64_t *si = malloc(R * N * sizeof(int64_t)), ki[R * 64];
+    for (int i = 0; i < R * N; i++) x[i] = (float) ((i * 7919) % 37) - 18.0f;
+    x[1 * N + 500] = NAN; x[1 * N + 7] = NAN;
+    for (int j = 0; j < N; j++) x[2 * N + j] = NAN;
+    for (int j = 0; j < N; j += 3) x[3 * N + j] = NAN;
+    int64_t sz[] = {R, N}, st[] = {N, 1};
+    sipu_tensor tx = desc(x, SIPU_F32, 2, sz, st), tsv = desc(sv, SIPU_F32, 2, sz, st), tsi = desc(si, SIPU_I64, 2, sz, st);
+    const int64_t ks[] = {1, 5, 64};
+    for (int desc_ = 0; desc_ <= 1; desc_++) {
+        CHECK(sipu_sort_rows(&tsv, &tsi, &tx, desc_) == SIPU_OK, "%s", sipu_last_error());
+        for (int q = 0; q < 3; q++) {
+            int64_t k = ks[q], ksz[] = {R, k}, kst[] = {k, 1};
+            sipu_tensor tkv = desc(kv, SIPU_F32, 2, ksz, kst), tki = desc(ki, SIPU_I64, 2, ksz, kst);
+            CHECK(sipu_topk_rows(&tkv, &tki, &tx, k, desc_) == SIPU_OK, "%s", sipu_last_error());
+            for (int r = 0; r < R; r++)
+                for (int64_t j = 0; j < k; j++)
+                    CHECK(ki[r * k + j] == si[r * N + j] && memcmp(&kv[r * k + j], &sv[r * N + j], 4) == 0,
+                          "topk k=%lld %s row %d pos %lld: index %lld, sort says %lld", (long long) k, desc_ ? "largest" : "smallest", r,
+                          (long long) j, (long long) ki[r * k + j], (long long) si[r * N + j]);
+        }
+    }
+    free(x); free(sv); free(si);
 }
 
 static void test_norms(void) {
@@ -316,6 +396,24 @@ static void test_sort_select_count(void) {
     CHECK(sipu_bincount(&tb, &tvals, NULL) == SIPU_OK && bins[0] == 1 && bins[1] == 1 && bins[2] == 0 && bins[3] == 2, "counts");
     /* the sampler is SplittableRandom's stream: draw 0 of seed 0 */
     CHECK(sipu_uniform(0, 0) == (double) (0xe220a8397b1dcdafULL >> 11) * 0x1.0p-53, "uniform(0, 0) = %.17g", sipu_uniform(0, 0));
+}
+
+static void test_probes(void) {
+    /* the counts the benchmark divides by: per thread, 32 lanes x accumulators x iterations, never 0 */
+    double f = sipu_probe_fma_f32(1000), d = sipu_probe_dot_bf16(1000);
+    CHECK(f > 0 && d >= f, "fma %g, bf16 dot %g flops", f, d);
+    CHECK(sipu_probe_fma_f32(0) == 0, "no iterations, no flops");
+    double x = sipu_probe_amx_bf16(100);
+    CHECK(x == 0 || x == 100 * 4 * 2 * 16 * 16 * 32.0 * sipu_get_num_threads(), "amx %g flops", x);
+    for (int64_t n = 0; n <= 1000; n += 37) {
+        float *a = malloc(sizeof(float) * (n + 1)), *b = malloc(sizeof(float) * (n + 1)), *c = malloc(sizeof(float) * (n + 1));
+        for (int64_t i = 0; i < n; i++) { b[i] = (float) i; c[i] = 0.5f * (float) i; a[i] = -1; }
+        a[n] = 42;
+        CHECK(sipu_probe_triad(a, b, c, n, 2.0f, 3) == 36.0 * (double) n, "triad bytes n=%lld", (long long) n);
+        for (int64_t i = 0; i < n; i++) CHECK(a[i] == 2.0f * (float) i, "triad a[%lld]", (long long) i);
+        CHECK(a[n] == 42, "triad wrote past n=%lld", (long long) n);
+        free(a); free(b); free(c);
+    }
 }
 
 
@@ -433,10 +531,13 @@ static void test_attention(void) {
         check_attention(t, 3, lq, lk, 6, 2, 72, 40, 20, 0, 15.0, tol);
         check_attention(t, 3, lq, lk, 6, 2, 128, 128, -1, -1, 0.0, tol);
         check_attention(t, 3, lq, lk, 4, 4, 33, 17, 3, 2, 0.0, tol);
-        /* one long decode row: its keys split over the threads and merged */
+        /* one long decode row (too little work for a second thread) */
         const int dq[] = {1}, dk[] = {700}, dq2[] = {1, 2}, dk2[] = {300, 41};
         check_attention(t, 1, dq, dk, 1, 1, 128, 128, -1, 0, 0.0, tol);
         check_attention(t, 1, dq, dk, 8, 8, 64, 64, 100, 0, 0.0, tol);
+        /* enough work for every thread (small steps run on one): the keys split and merged */
+        const int lq1[] = {1}, lk1[] = {6000};
+        check_attention(t, 1, lq1, lk1, 8, 8, 128, 128, -1, 0, 0.0, tol);
         /* many heads of a decode step read key row by key row */
         check_attention(t, 2, dq2, dk2, 32, 16, 64, 48, -1, 0, 0.0, tol);
         /* more queries than keys: the first rows see nothing (0, lse +inf) */
@@ -553,12 +654,17 @@ int main(void) {
     test_matmul();
     test_gemm_paths();
     test_norms();
+    test_silu_exp();
+    test_argmax_chunks();
+    test_topk_f32_rows();
     test_index_gather();
     test_sort_select_count();
+    test_probes();
     test_attention();
     test_softmax();
     test_casts();
     sipu_set_num_threads(1);
+    test_probes();
     test_casts();
     test_attention();
     test_binary_broadcast();

@@ -2,7 +2,6 @@ package dev.sipu.bench;
 
 import ai.djl.ndarray.NDManager;
 import dev.sipu.api.Device;
-import dev.sipu.api.Tensor;
 import dev.sipu.dispatch.Dispatcher;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
@@ -20,35 +19,31 @@ import java.util.List;
 import java.util.concurrent.TimeUnit;
 
 /**
- * One {@link Rows} row on one device: {@code sipu} and {@code cpu} through the library's dispatcher
- * (strict: SIPU never falls back), {@code torch} through DJL's libtorch in the same JVM. A row without
- * a libtorch peer does nothing on {@code torch} and is reported as n/a by {@link BenchMain}.
+ * One {@link Rows} row on one device, {@code run} = "row@device": {@code sipu} and {@code cpu} through
+ * the library's dispatcher (strict: SIPU never falls back), {@code torch} through DJL's libtorch in the
+ * same JVM. One parameter rather than row x device so that JMH never spends a trial on a pair that
+ * does not exist.
  */
 @State(Scope.Thread)
 @BenchmarkMode(Mode.AverageTime)
 @OutputTimeUnit(TimeUnit.MICROSECONDS)
 public class OpBenchmark {
-    @Param({"mm f32 M=1"})
-    public String row;
-
-    @Param({"sipu", "cpu", "torch"})
-    public String device;
+    @Param({"mm f32 M=1@sipu"})
+    public String run;
 
     private Runnable call;
-    private final List<Tensor> owned = new ArrayList<>();
+    private final List<AutoCloseable> owned = new ArrayList<>();
     private NDManager manager;
 
     @Setup(Level.Trial)
     public void setUp() {
-        Rows.Row r = Rows.ALL.get(row);
-        if (r == null) throw new IllegalArgumentException("no row '" + row + "'");
+        int at = run.lastIndexOf('@');
+        String name = run.substring(0, at), device = run.substring(at + 1);
+        Rows.Row r = Rows.ALL.get(name);
+        if (r == null || !r.runs(device)) throw new IllegalArgumentException("no row '" + name + "' on " + device);
         if (device.equals("torch")) {
-            if (r.torch() == null) {
-                call = () -> { };
-                return;
-            }
             manager = NDManager.newBaseManager();
-            call = r.torch().prepare(manager);
+            call = r.torch().prepare(manager, owned);
         } else {
             call = r.library().prepare(Dispatcher.standard().strict(true), Device.parse(device.equals("sipu") ? "sipu:0" : "cpu"), owned);
         }
@@ -56,8 +51,8 @@ public class OpBenchmark {
     }
 
     @TearDown(Level.Trial)
-    public void tearDown() {
-        owned.forEach(Tensor::close);
+    public void tearDown() throws Exception {
+        for (int i = owned.size() - 1; i >= 0; i--) owned.get(i).close(); // IValues before their manager, caches before models
         owned.clear();
         if (manager != null) manager.close();
     }

@@ -15,6 +15,14 @@ public record Case(String id, String op, List<JsonNode> args, Map<String, JsonNo
 
     public boolean expectsError() { return expect.path("error").asBoolean(false); }
 
-    /** rtol/atol from the case, or null to use the dtype's default. */
-    public record Tolerance(double rtol, double atol) {}
+    /**
+     * rtol/atol from the case (the whole record null to use the dtype's default). A half the case
+     * leaves out is NaN and takes the dtype's default, so {"rtol": x} alone does not mean atol 0.
+     */
+    public record Tolerance(double rtol, double atol) {
+        /** This tolerance with its missing halves taken from {@code defaults}. */
+        public Tolerance or(Tolerance defaults) {
+            return new Tolerance(Double.isNaN(rtol) ? defaults.rtol() : rtol, Double.isNaN(atol) ? defaults.atol() : atol);
+        }
+    }
 }

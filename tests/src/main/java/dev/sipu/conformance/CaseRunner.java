@@ -46,6 +46,10 @@ public final class CaseRunner {
     public Outcome run(Case c, Device device) {
         String why = unavailable(c.op(), device);
         if (why != null) return Outcome.skipped(why);
+        if (!Compare.MODES.contains(c.compare())) {
+            // Comparing by some other rule than the case asks for could pass what should fail.
+            return Outcome.skipped("compare mode '" + c.compare() + "' is not one of FORMAT.md's " + Compare.MODES);
+        }
         OpSchema schema = dispatcher.table().get(c.op());
         try (Arguments a = new Arguments(dispatcher, device, c.file())) {
             Object[] args = new Object[c.args().size()];
@@ -124,11 +128,7 @@ public final class CaseRunner {
                     List<?> r = Compare.asList(result);
                     List<?> x = (List<?>) a.decode(expected);
                     if (r == null || r.size() != 2) return "returns: expected (values, indices), got " + describe(result);
-                    Tensor input = a.toHost((Tensor) args[0]);
-                    Object d = bound("dim");
-                    int dim = dev.sipu.api.Shapes.wrapDim(c.op(), "dim", d == null ? -1 : (Long) d, input.dim());
-                    return Compare.indexedValues("returns", a.toHost((Tensor) r.get(0)), a.toHost((Tensor) r.get(1)),
-                            (Tensor) x.get(0), (Tensor) x.get(1), input, dim, c.tol());
+                    return indexed("returns", a.toHost((Tensor) r.get(0)), a.toHost((Tensor) r.get(1)), (Tensor) x.get(0), (Tensor) x.get(1));
                 }
                 case "topk_routing" -> {
                     List<?> r = Compare.asList(result);
@@ -177,6 +177,15 @@ public final class CaseRunner {
                 if (m != null) return m;
             }
             return null;
+        }
+
+        /** sort/topk: values close, indices pointing at them in the input (argument 0) along {@code dim}. */
+        private String indexed(String what, Tensor values, Tensor indices, Tensor expValues, Tensor expIndices) {
+            if (!(args.length > 0 && args[0] instanceof Tensor in)) return what + ": the input (argument 0) is not a tensor";
+            Tensor input = a.toHost(in);
+            Object d = bound("dim");
+            int dim = dev.sipu.api.Shapes.wrapDim(c.op(), "dim", d == null ? -1 : (Long) d, input.dim());
+            return Compare.indexedValues(what, values, indices, expValues, expIndices, input, dim, c.tol());
         }
 
         /** The mutated-map key of positional argument {@code i}: its index, or its name if given by keyword. */
@@ -241,7 +250,7 @@ public final class CaseRunner {
             else if (actual instanceof Number n) v = n.doubleValue();
             else if (actual instanceof Boolean b) v = b ? 1 : 0;
             else return false;
-            Case.Tolerance t = c.tol() != null ? c.tol() : new Case.Tolerance(1.3e-6, 1e-5);
+            Case.Tolerance f32 = Compare.defaults(DType.FLOAT32), t = c.tol() != null ? c.tol().or(f32) : f32;
             return Compare.closeValue(v, expected, t, exact);
         }
 

@@ -10,6 +10,7 @@ import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 
 /**
  * The comparison modes of FORMAT.md, on host tensors. Each check returns null when it holds, else a
@@ -17,6 +18,10 @@ import java.util.Map;
  */
 final class Compare {
     private Compare() {}
+
+    /** The comparison modes FORMAT.md defines; a case asking for another is not run. */
+    static final Set<String> MODES = Set.of("close", "exact", "meta", "meta_strides", "sort", "topk",
+            "topk_routing", "moe_align", "fp8_quant", "fp8_bytes", "exponential");
 
     /** FORMAT.md's default tolerances by dtype (PyTorch's assert_close defaults for the others). */
     static Case.Tolerance defaults(DType d) {
@@ -54,7 +59,7 @@ final class Compare {
     static String close(String what, Tensor actual, Tensor expected, Case.Tolerance tol) {
         String m = metadata(what, actual, expected);
         if (m != null) return m;
-        Case.Tolerance t = tol != null ? tol : defaults(expected.dtype());
+        Case.Tolerance t = tol != null ? tol.or(defaults(expected.dtype())) : defaults(expected.dtype());
         return values(what, actual, expected, t, false);
     }
 
@@ -144,7 +149,7 @@ final class Compare {
         String m = metadata(what + "[ids]", ids, expIds);
         if (m == null) m = metadata(what + "[weights]", weights, expWeights);
         if (m != null) return m;
-        Case.Tolerance t = tol != null ? tol : defaults(expWeights.dtype());
+        Case.Tolerance t = tol != null ? tol.or(defaults(expWeights.dtype())) : defaults(expWeights.dtype());
         long rows = ids.dim() == 0 ? 1 : ids.size(0);
         long k = rows == 0 ? 0 : ids.numel() / rows;
         for (long r = 0; r < rows; r++) {
@@ -212,7 +217,7 @@ final class Compare {
     static String fp8(String what, Tensor actual, Tensor expected, boolean bytes, Case.Tolerance tol) {
         boolean codes = expected.dtype() == DType.FLOAT8_E4M3FN || (bytes && expected.dtype() == DType.UINT8);
         if (!codes) {
-            double atol = tol != null ? tol.atol() : 0;
+            double atol = tol != null && !Double.isNaN(tol.atol()) ? tol.atol() : 0;
             return close(what, actual, expected, new Case.Tolerance(1e-5, Math.min(atol, 1e-6)));
         }
         String m = metadata(what, actual, expected);

@@ -90,7 +90,7 @@ public final class Suite implements AutoCloseable {
             kwargs.put(e.getKey(), e.getValue());
         }
         JsonNode tol = j.get("tol");
-        Case.Tolerance t = tol == null ? null : new Case.Tolerance(tol.path("rtol").asDouble(0), tol.path("atol").asDouble(0));
+        Case.Tolerance t = tol == null ? null : new Case.Tolerance(tol.path("rtol").asDouble(Double.NaN), tol.path("atol").asDouble(Double.NaN));
         return new Case(id, op, args, kwargs, j.path("expect"), j.path("compare").asText("close"), t, f);
     }
 

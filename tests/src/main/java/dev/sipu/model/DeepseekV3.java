@@ -13,11 +13,16 @@ import java.util.List;
 /**
  * A DeepSeek-V3 model whose every tensor operation goes through the dispatcher: embedding, per layer
  * MLA attention and a dense MLP (the first {@code first_k_dense_replace} layers) or MoE, the residual
- * stream carried by {@code _C::fused_add_rms_norm}, the final norm and lm_head. {@link #forward} runs
+ * stream added and normed between them (see {@link #addNorm}), the final norm and lm_head. {@link #forward} runs
  * new tokens at the cache's next positions and returns their fp32 logits.
  */
 public final class DeepseekV3 implements AutoCloseable {
-    /** Activation dtype and which checkpoint file. */
+    /**
+     * Activation dtype and which checkpoint file. FP8 keeps fp32 activations: the reference is HF
+     * computing in fp32 with FP8 projections, whose outputs stay fp32; with fp32 activations the
+     * tiny model's FP8 logits agree with it to 3e-6 up to the first position where an activation
+     * lands on an e4m3 rounding tie, with bf16 ones they could not come closer than bf16 rounding.
+     */
     public enum Mode {
         FP32(DType.FLOAT32, "model.safetensors"), BF16(DType.BFLOAT16, "model.safetensors"), FP8(DType.FLOAT32, "model-fp8.safetensors");
 
@@ -87,12 +92,12 @@ public final class DeepseekV3 implements AutoCloseable {
                     Tensor a = layer.attn().forward(x, s, cache, l, rope);
                     x.close();
                     x = a;
-                    d.call("_C::fused_add_rms_norm", x, residual, layer.postNorm(), cfg.eps()); // residual += x; x = norm(residual)
+                    addNorm(x, residual, layer.postNorm());
                     Tensor m = layer.mlp() != null ? layer.mlp().forward(x) : layer.moe().forward(x);
                     x.close();
                     x = m;
                     Tensor next = l + 1 < layers.size() ? layers.get(l + 1).inputNorm() : finalNorm;
-                    d.call("_C::fused_add_rms_norm", x, residual, next, cfg.eps());
+                    addNorm(x, residual, next);
                 }
                 cache.advance(t);
                 try (Tensor logits = lmHead.apply(x)) {
@@ -103,6 +108,21 @@ public final class DeepseekV3 implements AutoCloseable {
                 residual.close();
             }
         }
+    }
+
+    /**
+     * residual += x (rounded to the activation dtype), then x = norm(residual), in place. Not
+     * {@code _C::fused_add_rms_norm}: that op follows vLLM's native reference (pinned by the
+     * conformance suite), which normalizes the unrounded fp32 sum, while HF's decoder layer normalizes
+     * the residual as stored. In bf16 the two differ by about as much as a close routing margin: on the
+     * tiny model this rounding point alone decides a MoE choice (layer 1, position 8, expert scores
+     * 0.4105 against 0.4098 in fp32), and with it up to 1.6 in the logits.
+     */
+    private void addNorm(Tensor x, Tensor residual, Tensor weight) {
+        try (Tensor sum = d.ops().add(residual, x)) {
+            d.ops().copy_(residual, sum);
+        }
+        d.call("_C::rms_norm", x, residual, weight, cfg.eps());
     }
 
     private Tensor embedOf(Tensor tokens) {

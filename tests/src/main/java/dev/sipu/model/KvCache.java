@@ -49,6 +49,12 @@ public final class KvCache implements AutoCloseable {
     /** Marks n more tokens as written (after every layer has stored them). */
     public void advance(int n) { length += n; }
 
+    /** Forgets the tokens from {@code n} on; the next forward overwrites their slots (a benchmark decodes one position over and over). */
+    public void truncate(int n) {
+        if (n < 0 || n > length) throw new IllegalArgumentException("cannot truncate " + length + " tokens to " + n);
+        length = n;
+    }
+
     /** An int32 tensor of the given shape with element i = f(i), on the device. */
     static Tensor ints(Dispatcher d, Device device, int n, java.util.function.IntUnaryOperator f, long... shape) {
         Tensor host = Tensor.adopt(CpuMemory.allocate(n * 4L), DType.INT32, shape);

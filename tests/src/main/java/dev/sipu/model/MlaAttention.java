@@ -22,7 +22,7 @@ import java.util.List;
 final class MlaAttention {
     private final ModelConfig cfg;
     private final Dispatcher d;
-    private final Linear qA, qB, kvA, o;
+    private final Linear qA, qB, kvA, kvB, o;
     private final Tensor qNorm, kvNorm, wUk, wUvT, kvScale;
 
     MlaAttention(ModelConfig cfg, Weights w, String p) {
@@ -37,8 +37,9 @@ final class MlaAttention {
         this.o = Linear.load(w, p + "o_proj");
         // kv_b_proj [H * (nope + v), rank] split per head into W_UK [H, nope, rank] and W_UV^T [H, rank, v]
         int h = cfg.heads(), nope = cfg.nopeDim(), v = cfg.vDim(), rank = cfg.kvLoraRank();
-        Tensor kvB = Linear.load(w, p + "kv_b_proj").dense(w, w.dtype());
-        try (Tensor heads = d.ops().view(kvB, h, nope + v, rank);
+        this.kvB = Linear.load(w, p + "kv_b_proj");
+        Tensor dense = kvB.dense(w);
+        try (Tensor heads = d.ops().view(dense, h, nope + v, rank);
              Tensor uk = d.ops().narrow(heads, 1, 0, nope);
              Tensor uv = d.ops().narrow(heads, 1, nope, v);
              Tensor uvT = d.ops().transpose(uv, 1, 2)) {
@@ -61,7 +62,7 @@ final class MlaAttention {
                  Tensor latentIn = d.ops().contiguousCopy(latent);
                  Tensor latentN = rmsNorm(d, latentIn, kvNorm, cfg.eps())) {
                 rope.apply(s.positions(), qPe, kPe);
-                try (Tensor latent32 = d.ops().toDtype(latentN, DType.FLOAT32); Tensor pe32 = d.ops().toDtype(kPe2, DType.FLOAT32)) {
+                try (Tensor latent32 = cachedLatent(latentN); Tensor pe32 = d.ops().toDtype(kPe2, DType.FLOAT32)) {
                     d.call("_C_cache_ops::concat_and_cache_mla", latent32, pe32, cache.latent(layer), s.slots(), "auto", kvScale);
                 }
             }
@@ -70,6 +71,16 @@ final class MlaAttention {
                 return output(outLatent, t, x.dtype());
             }
         }
+    }
+
+    /**
+     * The latent as kv_b_proj consumes it, in fp32. A float8 kv_b_proj quantizes its input (the normed
+     * latent) like every FP8 projection; absorbed, that input is what keys and values are made of, so
+     * the cache holds it quantized, which reproduces the FP8 projection of the latent (with fp32
+     * output) up to summation order.
+     */
+    private Tensor cachedLatent(Tensor latentN) {
+        return kvB.fp8() ? kvB.quantized(latentN) : d.ops().toDtype(latentN, DType.FLOAT32);
     }
 
     private Tensor query(Tensor x) {

@@ -16,9 +16,13 @@ public record ModelConfig(int vocab, int hidden, int intermediate, int moeInterm
                           int ropeDim, int nopeDim, int vDim, int groups, int topkGroup, int topk, int firstDense,
                           boolean normTopk, double eps, boolean ropeInterleave, Rope rope) {
 
-    /** YaRN (or plain) rope: type "yarn" scales frequencies and the softmax as DeepSeek-V3 does. */
+    /**
+     * YaRN (or plain) rope: type "yarn" scales frequencies and the softmax as DeepSeek-V3 does.
+     * {@code attentionFactor} is the config's explicit cos/sin scale, or null to derive it from the
+     * mscales; {@code truncate} rounds the correction range to whole dimensions (HF's default).
+     */
     public record Rope(String type, double theta, double factor, int originalMax, double betaFast, double betaSlow,
-                       double mscale, double mscaleAllDim) {}
+                       double mscale, double mscaleAllDim, Double attentionFactor, boolean truncate) {}
 
     public int qkDim() { return nopeDim + ropeDim; }
 
@@ -28,8 +32,9 @@ public record ModelConfig(int vocab, int hidden, int intermediate, int moeInterm
         double theta = r.has("rope_theta") ? r.get("rope_theta").asDouble() : j.path("rope_theta").asDouble(10000);
         String type = r.path("rope_type").asText(r.path("type").asText("default"));
         Rope rope = new Rope(type, theta, r.path("factor").asDouble(1), r.path("original_max_position_embeddings").asInt(4096),
-                r.path("beta_fast").asDouble(32), r.path("beta_slow").asDouble(1), r.path("mscale").asDouble(1),
-                r.path("mscale_all_dim").asDouble(0));
+                r.path("beta_fast").asDouble(32), r.path("beta_slow").asDouble(1), r.path("mscale").asDouble(0),
+                r.path("mscale_all_dim").asDouble(0), r.hasNonNull("attention_factor") ? r.get("attention_factor").asDouble() : null,
+                r.path("truncate").asBoolean(true));
         return new ModelConfig(j.get("vocab_size").asInt(), j.get("hidden_size").asInt(), j.get("intermediate_size").asInt(),
                 j.get("moe_intermediate_size").asInt(), j.get("num_hidden_layers").asInt(), j.get("num_attention_heads").asInt(),
                 j.path("n_shared_experts").asInt(0), j.get("n_routed_experts").asInt(), j.path("routed_scaling_factor").asDouble(1),

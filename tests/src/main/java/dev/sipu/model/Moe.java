@@ -15,7 +15,9 @@ import java.util.Map;
  * the correction bias for choosing, group top-k, expert top-k, renormalized and scaled weights), the
  * routed experts and the shared experts. Routed experts run fused through
  * {@code vllm::inplace_fused_experts}; with FP8 weights they run expert by expert (index_select,
- * FP8 linears, weighted {@code _index_put_impl_} accumulation), because the fused FP8 path is held back.
+ * FP8 linears, weighted {@code _index_put_impl_} accumulation) through the same DeepSeek act_quant +
+ * fp8_gemm linears as the dense layers. The fused op's FP8 path (vLLM's per-token-group quantization,
+ * fp32 between the GEMMs) has not been measured against the model's expected outputs.
  */
 final class Moe {
     private final ModelConfig cfg;

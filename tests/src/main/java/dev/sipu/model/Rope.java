@@ -31,8 +31,14 @@ public final class Rope implements AutoCloseable {
         float[] inv = new float[half];
         double low = 0, high = 0;
         if (yarn) {
-            low = Math.max(Math.floor(correctionDim(r.betaFast(), dim, r.theta(), r.originalMax())), 0);
-            high = Math.min(Math.ceil(correctionDim(r.betaSlow(), dim, r.theta(), r.originalMax())), dim - 1);
+            low = correctionDim(r.betaFast(), dim, r.theta(), r.originalMax());
+            high = correctionDim(r.betaSlow(), dim, r.theta(), r.originalMax());
+            if (r.truncate()) {
+                low = Math.floor(low);
+                high = Math.ceil(high);
+            }
+            low = Math.max(low, 0);
+            high = Math.min(high, dim - 1);
             if (low == high) high += 0.001;
         }
         for (int i = 0; i < half; i++) {
@@ -47,7 +53,11 @@ public final class Rope implements AutoCloseable {
             float keep = 1 - ramp; // the share of extrapolation
             inv[i] = interpolation * (1 - keep) + extrapolation * keep;
         }
-        double attention = yarn && r.mscale() != 0 && r.mscaleAllDim() != 0 ? mscale(r.factor(), r.mscale()) / mscale(r.factor(), r.mscaleAllDim()) : 1;
+        // HF's rule: an explicit attention_factor, else the ratio of the two mscales when both are
+        // given (1 for DeepSeek-V3's own configs), else YaRN's default 0.1 ln(factor) + 1.
+        double attention = !yarn ? 1 : r.attentionFactor() != null ? r.attentionFactor()
+                : r.mscale() != 0 && r.mscaleAllDim() != 0 ? mscale(r.factor(), r.mscale()) / mscale(r.factor(), r.mscaleAllDim())
+                : mscale(r.factor(), 1);
         Tensor host = Tensor.adopt(CpuMemory.allocate((long) maxPositions * dim * 4), DType.FLOAT32, maxPositions, dim);
         try (host) {
             for (int p = 0; p < maxPositions; p++)

@@ -1,7 +1,6 @@
 package dev.sipu.dispatch.meta;
 
 import dev.sipu.api.DType;
-import dev.sipu.api.OpNotImplementedException;
 import dev.sipu.api.Tensor;
 import dev.sipu.dispatch.Call;
 
@@ -10,19 +9,13 @@ import java.util.Arrays;
 /**
  * The arguments of {@code vllm::inplace_fused_experts} checked once for every device (SEMANTICS.md
  * §10): the unquantized path and DeepSeek's FP8 block path (use_fp8_w8a8, block_shape [128, 128],
- * dynamic per-token-group activation scales). Other quantization schemes and activations are refused
- * by name rather than computed wrongly. topk_ids values are checked by the kernels before any write.
+ * dynamic per-token-group activation scales). Both kernels keep every intermediate in fp32 and round
+ * once per token at the end, the reading under which the recorded torch-2.11 cases reproduce exactly.
+ * Other quantization schemes and activations are refused by name rather than computed wrongly.
+ * topk_ids values are checked by the kernels before any write.
  */
 public final class ExpertsMeta {
     private ExpertsMeta() {}
-
-    /**
-     * The FP8 block path (kernels on both devices) is held back until its disagreement with the
-     * recorded PyTorch case (vllm::inplace_fused_experts/fp8-block128: tokens 1 and 3 match, 0 and 2
-     * do not, while an independent numpy version of §10's reference agrees with the kernels) is
-     * understood. The system property {@code sipu.experts.fp8=true} enables it.
-     */
-    private static final boolean FP8_ENABLED = Boolean.getBoolean("sipu.experts.fp8");
 
     /** hidden [T, H], w1 [E, 2I, H], w2 [E, H, I], topk [T, K]; scales non-null for FP8. */
     public record Plan(Tensor hidden, Tensor w1, Tensor w2, Tensor topkWeights, Tensor topkIds, Tensor expertMap,
@@ -71,16 +64,15 @@ public final class ExpertsMeta {
         if (given != -1 && given != global) throw c.error(12, "is " + given + " but the experts number " + global);
         boolean fp8 = c.bool(7);
         Tensor s1 = c.optTensor(14), s2 = c.optTensor(15);
-        if (fp8 && !FP8_ENABLED) {
-            throw new OpNotImplementedException(c.op(), "for use_fp8_w8a8: the block-FP8 path follows SEMANTICS.md §10, "
-                    + "but its results differ from the recorded case on some tokens beyond tolerance, so it is held back");
-        }
         if (fp8) {
             long[] block = c.ints(20);
             if (block == null || !Arrays.equals(block, new long[] {128, 128})) {
                 throw c.error(20, "must be [128, 128] with use_fp8_w8a8, got " + Arrays.toString(block));
             }
             if (w1.dtype() != DType.FLOAT8_E4M3FN || w2.dtype() != DType.FLOAT8_E4M3FN) throw c.error(1, "w1 and w2 must be float8_e4m3fn with use_fp8_w8a8");
+            // per_token_group_quant_fp8 quantizes whole 128-groups; vLLM asserts both GEMMs' K divide
+            if (h % 128 != 0) throw c.error(0, "hidden size " + h + " must be a multiple of 128 (block_k) with use_fp8_w8a8");
+            if (i % 128 != 0) throw c.error(2, "intermediate size " + i + " must be a multiple of 128 (block_k) with use_fp8_w8a8");
             checkScale(c, 14, s1, e, 2 * i, h);
             checkScale(c, 15, s2, e, h, i);
         } else {

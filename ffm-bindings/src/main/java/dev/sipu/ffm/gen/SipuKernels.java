@@ -3620,5 +3620,250 @@ public class SipuKernels extends SipuKernels$shared {
            throw new AssertionError("should not reach here", ex$);
         }
     }
+
+    private static class sipu_probe_fma_f32 {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            SipuKernels.C_DOUBLE,
+            SipuKernels.C_LONG
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("sipu_probe_fma_f32");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * double sipu_probe_fma_f32(int64_t iters)
+     * }
+     */
+    public static FunctionDescriptor sipu_probe_fma_f32$descriptor() {
+        return sipu_probe_fma_f32.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * double sipu_probe_fma_f32(int64_t iters)
+     * }
+     */
+    public static MethodHandle sipu_probe_fma_f32$handle() {
+        return sipu_probe_fma_f32.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * double sipu_probe_fma_f32(int64_t iters)
+     * }
+     */
+    public static MemorySegment sipu_probe_fma_f32$address() {
+        return sipu_probe_fma_f32.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * double sipu_probe_fma_f32(int64_t iters)
+     * }
+     */
+    public static double sipu_probe_fma_f32(long iters) {
+        var mh$ = sipu_probe_fma_f32.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("sipu_probe_fma_f32", iters);
+            }
+            return (double)mh$.invokeExact(iters);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class sipu_probe_dot_bf16 {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            SipuKernels.C_DOUBLE,
+            SipuKernels.C_LONG
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("sipu_probe_dot_bf16");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * double sipu_probe_dot_bf16(int64_t iters)
+     * }
+     */
+    public static FunctionDescriptor sipu_probe_dot_bf16$descriptor() {
+        return sipu_probe_dot_bf16.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * double sipu_probe_dot_bf16(int64_t iters)
+     * }
+     */
+    public static MethodHandle sipu_probe_dot_bf16$handle() {
+        return sipu_probe_dot_bf16.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * double sipu_probe_dot_bf16(int64_t iters)
+     * }
+     */
+    public static MemorySegment sipu_probe_dot_bf16$address() {
+        return sipu_probe_dot_bf16.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * double sipu_probe_dot_bf16(int64_t iters)
+     * }
+     */
+    public static double sipu_probe_dot_bf16(long iters) {
+        var mh$ = sipu_probe_dot_bf16.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("sipu_probe_dot_bf16", iters);
+            }
+            return (double)mh$.invokeExact(iters);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class sipu_probe_amx_bf16 {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            SipuKernels.C_DOUBLE,
+            SipuKernels.C_LONG
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("sipu_probe_amx_bf16");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * double sipu_probe_amx_bf16(int64_t iters)
+     * }
+     */
+    public static FunctionDescriptor sipu_probe_amx_bf16$descriptor() {
+        return sipu_probe_amx_bf16.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * double sipu_probe_amx_bf16(int64_t iters)
+     * }
+     */
+    public static MethodHandle sipu_probe_amx_bf16$handle() {
+        return sipu_probe_amx_bf16.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * double sipu_probe_amx_bf16(int64_t iters)
+     * }
+     */
+    public static MemorySegment sipu_probe_amx_bf16$address() {
+        return sipu_probe_amx_bf16.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * double sipu_probe_amx_bf16(int64_t iters)
+     * }
+     */
+    public static double sipu_probe_amx_bf16(long iters) {
+        var mh$ = sipu_probe_amx_bf16.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("sipu_probe_amx_bf16", iters);
+            }
+            return (double)mh$.invokeExact(iters);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class sipu_probe_triad {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            SipuKernels.C_DOUBLE,
+            SipuKernels.C_POINTER,
+            SipuKernels.C_POINTER,
+            SipuKernels.C_POINTER,
+            SipuKernels.C_LONG,
+            SipuKernels.C_FLOAT,
+            SipuKernels.C_LONG
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("sipu_probe_triad");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * double sipu_probe_triad(float *a, const float *b, const float *c, int64_t n, float scalar, int64_t reps)
+     * }
+     */
+    public static FunctionDescriptor sipu_probe_triad$descriptor() {
+        return sipu_probe_triad.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * double sipu_probe_triad(float *a, const float *b, const float *c, int64_t n, float scalar, int64_t reps)
+     * }
+     */
+    public static MethodHandle sipu_probe_triad$handle() {
+        return sipu_probe_triad.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * double sipu_probe_triad(float *a, const float *b, const float *c, int64_t n, float scalar, int64_t reps)
+     * }
+     */
+    public static MemorySegment sipu_probe_triad$address() {
+        return sipu_probe_triad.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * double sipu_probe_triad(float *a, const float *b, const float *c, int64_t n, float scalar, int64_t reps)
+     * }
+     */
+    public static double sipu_probe_triad(MemorySegment a, MemorySegment b, MemorySegment c, long n, float scalar, long reps) {
+        var mh$ = sipu_probe_triad.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("sipu_probe_triad", a, b, c, n, scalar, reps);
+            }
+            return (double)mh$.invokeExact(a, b, c, n, scalar, reps);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
 }
 

@@ -19,10 +19,7 @@ public final class CacheKernels {
     private CacheKernels() {}
 
     public static void register(Registrar r) {
-        r.register("_C_cache_ops::concat_and_cache_mla", CPU, c -> {
-            concatAndCacheMla(c);
-            return null;
-        });
+        r.registerVoid("_C_cache_ops::concat_and_cache_mla", CPU, CacheKernels::concatAndCacheMla);
     }
 
     /**

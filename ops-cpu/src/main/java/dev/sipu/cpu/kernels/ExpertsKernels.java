@@ -20,8 +20,9 @@ import static dev.sipu.dispatch.DispatchKey.CPU;
 /**
  * vLLM's inplace_fused_experts on CPU, the same plan as the SIPU kernel (kernels-c experts.c):
  * pairs grouped by expert, GEMM1 -> silu_and_mul -> GEMM2 with each expert's weight rows decoded
- * once per 32-row block, router weights and moe_sum's rule applied, and hidden_states written only
- * after every id has been checked. Rounding points are SEMANTICS.md §10's.
+ * once per 32-row block, and hidden_states written only after every id has been checked. Every
+ * intermediate stays fp32 and each token's sum is rounded once (the reading the recorded cases
+ * follow exactly; experts.c explains why it matters for FP8).
  */
 public final class ExpertsKernels {
     private ExpertsKernels() {}
@@ -87,34 +88,25 @@ public final class ExpertsKernels {
             if (p.onInput()) { // the router weight scales the fp32 accumulator
                 for (int j = at; j < at + 2 * I; j++) h1[j] *= w[order[r]];
             }
-            Floats.round(h1, at, 2 * I, t);
             float[] g = new float[Vec.padded(I)], u = new float[Vec.padded(I)]; // Vec runs over whole vectors
             System.arraycopy(h1, at, g, 0, I);
             System.arraycopy(h1, at + I, u, 0, I);
             Vec.silu(g, g, I);
-            Floats.round(g, 0, I, t);
             Vec.mul(g, u, g, I);
-            Floats.round(g, 0, I, t);
             System.arraycopy(g, 0, h2, r * I, I);
             if (fp8) quantRow(h2, r * I, I, hs, r * ki);
         }
         gemm(p.w2(), p.w2Scale(), E, H, I, off, h2, hs, h3);
-        // The only writes to hidden_states: per token, the slots in order as moe_sum adds them.
-        boolean stepwise = K >= 2 && K <= 4;
+        // The only writes to hidden_states: per token, the slots in order, one rounding at the store.
         float[] sum = new float[Vec.padded(H)], term = new float[Vec.padded(H)];
         for (int tok = 0; tok < T; tok++) {
             Arrays.fill(sum, 0);
             for (int k = 0; k < K; k++) {
                 int q = tok * K + k, r = slot[q];
-                if (r < 0) {
-                    Arrays.fill(term, 0);
-                } else {
-                    System.arraycopy(h3, r * H, term, 0, H);
-                    if (!p.onInput()) Vec.scale(term, w[q], term, H);
-                    Floats.round(term, 0, H, t);
-                }
+                if (r < 0) continue;
+                System.arraycopy(h3, r * H, term, 0, H);
+                if (!p.onInput()) Vec.scale(term, w[q], term, H);
                 Vec.add(sum, term, sum, H);
-                if (stepwise) Floats.round(sum, 0, H, t);
             }
             Floats.store(sum, 0, H, t, hm, hid.byteOffset() + tok * hst[0] * item, hst[1] * item);
         }

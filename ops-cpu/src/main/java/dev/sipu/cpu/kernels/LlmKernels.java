@@ -21,14 +21,8 @@ public final class LlmKernels {
     private LlmKernels() {}
 
     public static void register(Registrar r) {
-        r.register("_C::rms_norm", CPU, c -> {
-            rmsNorm(c);
-            return null;
-        });
-        r.register("_C::silu_and_mul", CPU, c -> {
-            siluAndMul(c);
-            return null;
-        });
+        r.registerVoid("_C::rms_norm", CPU, LlmKernels::rmsNorm);
+        r.registerVoid("_C::silu_and_mul", CPU, LlmKernels::siluAndMul);
     }
 
     /** Per row: inv = 1/sqrt(mean(x^2) + eps) in fp32; out = round(round(x * inv) * w). */

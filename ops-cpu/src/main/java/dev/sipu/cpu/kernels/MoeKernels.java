@@ -27,19 +27,10 @@ public final class MoeKernels {
     private static final ValueLayout.OfInt I32 = ValueLayout.JAVA_INT_UNALIGNED;
 
     public static void register(Registrar r) {
-        r.register("_moe_C::moe_sum", CPU, c -> {
-            moeSum(c);
-            return null;
-        });
-        r.register("_moe_C::topk_softmax", CPU, c -> {
-            topkSoftmax(c);
-            return null;
-        });
+        r.registerVoid("_moe_C::moe_sum", CPU, MoeKernels::moeSum);
+        r.registerVoid("_moe_C::topk_softmax", CPU, MoeKernels::topkSoftmax);
         r.register("_moe_C::grouped_topk", CPU, MoeKernels::groupedTopk);
-        r.register("_moe_C::moe_align_block_size", CPU, c -> {
-            moeAlign(c);
-            return null;
-        });
+        r.registerVoid("_moe_C::moe_align_block_size", CPU, MoeKernels::moeAlign);
     }
 
     /**

@@ -28,14 +28,8 @@ public final class QuantKernels {
     private static final ValueLayout.OfByte I8 = ValueLayout.JAVA_BYTE;
 
     public static void register(Registrar r) {
-        r.register("_C::dynamic_per_token_scaled_fp8_quant", CPU, c -> {
-            perTokenFp8(c);
-            return null;
-        });
-        r.register("_C::dynamic_scaled_int8_quant", CPU, c -> {
-            perTokenInt8(c);
-            return null;
-        });
+        r.registerVoid("_C::dynamic_per_token_scaled_fp8_quant", CPU, QuantKernels::perTokenFp8);
+        r.registerVoid("_C::dynamic_scaled_int8_quant", CPU, QuantKernels::perTokenInt8);
         r.register("deepseek::act_quant", CPU, QuantKernels::actQuant);
         r.register("deepseek::weight_dequant", CPU, QuantKernels::weightDequant);
         r.register("deepseek::fp8_gemm", CPU, QuantKernels::fp8Gemm);

@@ -16,21 +16,15 @@ import static dev.sipu.dispatch.DispatchKey.CPU;
 
 /**
  * fused_add_rms_norm and rotary_embedding (SEMANTICS.md §2, §4), both in place, with the rounding
- * points of the C kernels: the same fp32 operations in the same order, so results agree with SIPU
- * bit for bit except for the order of the sum of squares.
+ * points of the C kernels: the same fp32 operations in the same order and a correctly rounded sum of
+ * squares, so results agree with SIPU bit for bit.
  */
 public final class RopeNormKernels {
     private RopeNormKernels() {}
 
     public static void register(Registrar r) {
-        r.register("_C::fused_add_rms_norm", CPU, c -> {
-            fusedAddRmsNorm(c);
-            return null;
-        });
-        r.register("_C::rotary_embedding", CPU, c -> {
-            rotaryEmbedding(c);
-            return null;
-        });
+        r.registerVoid("_C::fused_add_rms_norm", CPU, RopeNormKernels::fusedAddRmsNorm);
+        r.registerVoid("_C::rotary_embedding", CPU, RopeNormKernels::rotaryEmbedding);
     }
 
     /**

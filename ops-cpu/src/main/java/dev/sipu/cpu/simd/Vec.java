@@ -1,5 +1,6 @@
 package dev.sipu.cpu.simd;
 
+import jdk.incubator.vector.DoubleVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
@@ -128,18 +129,25 @@ public final class Vec {
         return r;
     }
 
+    private static final VectorSpecies<Double> DS = VectorSpecies.of(double.class, S.vectorShape());
+
+    /**
+     * The sum of x[i]^2 accumulated in double (each square is exact there) and rounded once: the
+     * correctly rounded value whatever the order, so every vector width, thread split and device
+     * gives the same rms_norm bit for bit (the C kernels do the same).
+     */
     public static float sumOfSquares(float[] x, int n) {
-        FloatVector acc = FloatVector.zero(S);
+        DoubleVector lo = DoubleVector.zero(DS), hi = DoubleVector.zero(DS);
         int i = 0;
         for (int bound = S.loopBound(n); i < bound; i += LANES) {
             FloatVector a = v(x, i);
-            acc = a.fma(a, acc);
+            DoubleVector a0 = (DoubleVector) a.convertShape(VectorOperators.F2D, DS, 0);
+            DoubleVector a1 = (DoubleVector) a.convertShape(VectorOperators.F2D, DS, 1);
+            lo = a0.fma(a0, lo);
+            hi = a1.fma(a1, hi);
         }
-        if (i < n) {
-            VectorMask<Float> tail = S.indexInRange(i, n);
-            FloatVector a = FloatVector.fromArray(S, x, i, tail);
-            acc = a.fma(a, acc);
-        }
-        return acc.reduceLanes(VectorOperators.ADD);
+        double r = lo.add(hi).reduceLanes(VectorOperators.ADD);
+        for (; i < n; i++) r += (double) x[i] * x[i];
+        return (float) r;
     }
 }
