@@ -117,7 +117,7 @@ typedef struct {
     int64_t nh;     /* kv heads hk .. hk + nh (the few-row path takes several) */
     int64_t k0, k1; /* keys of this item (a split of a long decode row), within the visible ones */
     float *part;    /* the split's unnormalized o, m, l go here instead of out */
-    const float *kpre, *vpre; /* this (sequence, kv head)'s key tiles packed once for all its query blocks, or NULL */
+    const float *kpre; /* this (sequence, kv head)'s key and value tiles packed once for all its query blocks, or NULL */
 } item;
 
 /* visible keys [lo, hi) of query i of the item's sequence (hi <= lo: none) */
@@ -535,7 +535,7 @@ SIPU_API sipu_status sipu_attention(const sipu_tensor *out, const sipu_tensor *l
             it.b = lo;
             it.Lq = p.cu_q[lo + 1] - p.cu_q[lo];
             it.Lk = p.used ? p.used[lo] : p.cu_k[lo + 1] - p.cu_k[lo];
-            it.k0 = 0, it.k1 = it.Lk, it.part = NULL, it.kpre = it.vpre = NULL;
+            it.k0 = 0, it.k1 = it.Lk, it.part = NULL, it.kpre = NULL;
             const int64_t local = x - first[lo];
             if (dfirst[lo + 1] > dfirst[lo]) {
                 const int64_t g = local / nsplit, sp = local % nsplit;
