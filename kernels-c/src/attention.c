@@ -5,9 +5,9 @@
  * never an Lq x Lk matrix.
  *
  * Prefill-like items (a block of query rows of one kv head: positions x heads of its GQA group) run
- * on the GEMM microkernels of gemm_kernels.c: Q packed once, each key tile packed as K^T panels,
- * S = Q K^T (bf16 pairs on vdpbf16ps for bf16 inputs where the CPU has AVX512-BF16, products exact
- * in fp32; fp32 FMA otherwise), the softmax step per row with the vectorized exp, O += P V in fp32.
+ * on the fp32 GEMM microkernels of gemm_kernels.c: Q packed once, each 64-key tile as K^T and V
+ * panels (packed once per sequence up front when it has several query blocks), S = Q K^T, the
+ * softmax step per row with the vectorized exp, O += P V. bf16/f16 inputs are widened exactly.
  * Decode-like items (a handful of rows per kv head) take several kv heads at once, so the cache is
  * read key row by key row, and split their keys over the threads when there are too few items,
  * merging the splits' (max, sum, accumulator) at the end.
@@ -39,9 +39,8 @@ typedef struct {
     /* execution */
     const gk_isa *isa;
     const sipu_vtable *vt;
-    bool bf;                     /* Q.K on bf16 pairs (vdpbf16ps): bf16 inputs on a CPU with AVX512-BF16 */
     int mr, nr;
-    int64_t G, qpos, rmax, rpad, kq, dvp; /* heads per group, positions per item, rows, padded rows, pairs of D, padded Dv */
+    int64_t G, qpos, rmax, rpad, dvp; /* heads per group, positions per item, rows, padded rows, padded Dv */
 } plan;
 
 static inline const char *kv_row(const plan *p, const sipu_tensor *t, int64_t b, int64_t j, int64_t hk) {
@@ -67,13 +66,6 @@ static void row_f32(const char *src, int32_t dtype, int64_t stride, int64_t n, f
         const int item = sipu_itemsize(dtype);
         for (int64_t d = 0; d < n; d++) dst[d] = load_f32(src + d * stride * item, dtype);
     }
-}
-
-/* a bf16 row as raw bits (a pointer into the tensor when contiguous, else gathered into tmp) */
-static inline const uint16_t *row_bf16(const char *src, int64_t stride, int64_t n, uint16_t *tmp) {
-    if (stride == 1) return (const uint16_t *) src;
-    for (int64_t d = 0; d < n; d++) memcpy(tmp + d, src + d * stride * 2, 2);
-    return tmp;
 }
 
 static void store_row(char *dst, int32_t dtype, int64_t stride, int64_t n, const float *restrict src, float mul) {
@@ -125,6 +117,7 @@ typedef struct {
     int64_t nh;     /* kv heads hk .. hk + nh (the few-row path takes several) */
     int64_t k0, k1; /* keys of this item (a split of a long decode row), within the visible ones */
     float *part;    /* the split's unnormalized o, m, l go here instead of out */
+    const float *kpre; /* this (sequence, kv head)'s key and value tiles packed once for all its query blocks, or NULL */
 } item;
 
 /* visible keys [lo, hi) of query i of the item's sequence (hi <= lo: none) */
@@ -161,61 +154,62 @@ static void finish(const plan *p, const item *it, int64_t R, const float *o, int
 }
 
 /*
+ * Keys j0 .. j0 + n of kv head hk as the fp32 B panels of the tiles: K^T in nr-wide panels [D][nr],
+ * zero past n in the last one; V in panels [TILE][nr] (columns past Dv must already be zero in vp).
+ */
+static void pack_tile(const plan *p, int64_t b, int64_t hk, int64_t j0, int64_t n, float *kp, float *vp, float *tmp) {
+    const sipu_tensor *k = p->k, *v = p->v;
+    const int nr = p->nr, kstride = p->table ? 3 : 2;
+    const int64_t D = p->D, Dv = p->Dv, kpanels = (n + nr - 1) / nr;
+    if (n % nr) memset(kp + (kpanels - 1) * D * nr, 0, (size_t) (D * nr) * 4);
+    for (int64_t j = 0; j < n; j++) {
+        const char *src = kv_row(p, k, b, j0 + j, hk);
+        float *panel = kp + (j / nr) * D * nr + j % nr;
+        row_f32(src, k->dtype, k->strides[kstride], D, tmp);
+        for (int64_t d = 0; d < D; d++) panel[d * nr] = tmp[d];
+    }
+    for (int64_t j = 0; j < n; j++) {
+        const char *src = kv_row(p, v, b, j0 + j, hk);
+        row_f32(src, v->dtype, v->strides[kstride], Dv, tmp);
+        for (int64_t c0 = 0; c0 < Dv; c0 += nr)
+            memcpy(vp + (c0 / nr) * TILE * nr + j * nr, tmp + c0, (size_t) (Dv - c0 < nr ? Dv - c0 : nr) * 4);
+    }
+}
+
+/*
  * Many rows: Q packed once into the A panels of the GEMM microkernels, each key tile packed as B
  * panels (K^T), S = Q K^T by the tiles, the softmax step per row into packed P, O += P V by the
  * tiles again (V as B panels, fp32). Row panels without a visible key in the tile are skipped.
  */
 static void attend_tiles(const plan *p, const item *it, const buffers *bu) {
-    const sipu_tensor *k = p->k, *v = p->v;
-    const int mr = p->mr, nr = p->nr, kstride = p->table ? 3 : 2;
-    const int64_t D = p->D, Dv = p->Dv, kq = p->kq, dvp = p->dvp, R = (it->i1 - it->i0) * p->G, rpad = (R + mr - 1) / mr * mr;
-    const int64_t qw = p->bf ? kq : D; /* 32-bit words per row of packed Q and K */
+    const int mr = p->mr, nr = p->nr;
+    const int64_t D = p->D, Dv = p->Dv, dvp = p->dvp, R = (it->i1 - it->i0) * p->G, rpad = (R + mr - 1) / mr * mr;
+    const int64_t qw = D; /* words per row of packed Q and K */
     memset(bu->qp, 0, (size_t) (rpad * qw) * 4);
     memset(bu->pp, 0, (size_t) (rpad * TILE) * 4);
-    memset(bu->vp, 0, (size_t) (dvp * TILE) * 4);
+    if (!it->kpre) memset(bu->vp, 0, (size_t) (dvp * TILE) * 4);
     memset(bu->o, 0, (size_t) (rpad * dvp) * 4);
     for (int64_t r = 0; r < R; r++) {
         int64_t t, h;
         const char *src = q_row(p, it, r, &t, &h);
-        if (p->bf) {
-            const uint16_t *row = row_bf16(src, p->q->strides[2], D, (uint16_t *) bu->tmp);
-            uint16_t *dst = (uint16_t *) (bu->qp + (r / mr) * kq * mr) + 2 * (r % mr);
-            for (int64_t d = 0; d < D; d++) dst[(d / 2) * 2 * mr + (d & 1)] = row[d];
-        } else {
-            row_f32(src, p->q->dtype, p->q->strides[2], D, bu->tmp);
-            float *dst = bu->qp + (r / mr) * D * mr + r % mr;
-            for (int64_t d = 0; d < D; d++) dst[d * mr] = bu->tmp[d];
-        }
+        row_f32(src, p->q->dtype, p->q->strides[2], D, bu->tmp);
+        float *dst = bu->qp + (r / mr) * D * mr + r % mr;
+        for (int64_t d = 0; d < D; d++) dst[d * mr] = bu->tmp[d];
         bu->m[r] = -INFINITY;
         bu->l[r] = 0;
     }
     int64_t blo, bhi, tmp;
     visible(p, it, it->i0, &blo, &tmp);
     visible(p, it, it->i1 - 1, &tmp, &bhi);
-    for (int64_t j0 = blo; j0 < bhi; j0 += TILE) {
+    /* tiles start at multiples of TILE (the packed tiles of kpre); keys before blo are masked */
+    for (int64_t j0 = blo > 0 ? blo / TILE * TILE : 0; j0 < bhi; j0 += TILE) {
         const int64_t n = bhi - j0 < TILE ? bhi - j0 : TILE, kpanels = (n + nr - 1) / nr;
-        /* K^T tile */
-        if (n % nr) memset(bu->kp + (kpanels - 1) * qw * nr, 0, (size_t) (qw * nr) * 4);
-        for (int64_t j = 0; j < n; j++) {
-            const char *src = kv_row(p, k, it->b, j0 + j, it->hk);
-            float *panel = bu->kp + (j / nr) * qw * nr + j % nr;
-            if (p->bf) {
-                const uint16_t *row = row_bf16(src, k->strides[kstride], D, (uint16_t *) bu->tmp);
-                uint32_t *dst = (uint32_t *) panel;
-                int64_t q = 0;
-                for (; 2 * q + 1 < D; q++) memcpy(dst + q * nr, row + 2 * q, 4);
-                if (D & 1) dst[q * nr] = row[2 * q];
-            } else {
-                row_f32(src, k->dtype, k->strides[kstride], D, bu->tmp);
-                for (int64_t d = 0; d < D; d++) panel[d * nr] = bu->tmp[d];
-            }
-        }
-        /* V tile as fp32 B panels of nr columns */
-        for (int64_t j = 0; j < n; j++) {
-            const char *src = kv_row(p, v, it->b, j0 + j, it->hk);
-            row_f32(src, v->dtype, v->strides[kstride], Dv, bu->tmp);
-            for (int64_t c0 = 0; c0 < Dv; c0 += nr)
-                memcpy(bu->vp + (c0 / nr) * TILE * nr + j * nr, bu->tmp + c0, (size_t) (Dv - c0 < nr ? Dv - c0 : nr) * 4);
+        const float *kp = bu->kp, *vp = bu->vp;
+        if (it->kpre) {
+            kp = it->kpre + (j0 / TILE) * TILE * (qw + dvp);
+            vp = kp + TILE * qw;
+        } else {
+            pack_tile(p, it->b, it->hk, j0, n, bu->kp, bu->vp, bu->tmp);
         }
         for (int64_t rb = 0; rb * mr < R; rb++) {
             /* the panel's rows see keys [lo of its first row, hi of its last) */
@@ -225,11 +219,7 @@ static void attend_tiles(const plan *p, const item *it, const buffers *bu) {
             if (plo >= j0 + n || phi <= j0 || phi <= plo) continue; /* no visible key of this tile in the panel */
             float *srow0 = bu->s + r0 * TILE;
             for (int64_t kb = 0; kb < kpanels; kb++) {
-                if (p->bf)
-                    p->isa->bf16(kq, (const uint32_t *) bu->qp + rb * kq * mr, (const uint32_t *) bu->kp + kb * kq * nr, srow0 + kb * nr, TILE, 0,
-                                 NULL, 1.0f);
-                else
-                    p->isa->f32(D, bu->qp + rb * D * mr, bu->kp + kb * D * nr, srow0 + kb * nr, TILE, 0, NULL, 1.0f);
+                p->isa->f32(D, bu->qp + rb * D * mr, kp + kb * D * nr, srow0 + kb * nr, TILE, 0, NULL, 1.0f);
             }
             for (int64_t r = r0; r < r1; r++) {
                 int64_t lo, hi;
@@ -248,7 +238,7 @@ static void attend_tiles(const plan *p, const item *it, const buffers *bu) {
                 for (int64_t j = 0; j < n; j++) pp[j * mr] = srow[j];
             }
             for (int64_t c0 = 0; c0 < Dv; c0 += nr)
-                p->isa->f32(n, bu->pp + rb * TILE * mr, bu->vp + (c0 / nr) * TILE * nr, bu->o + r0 * dvp + c0, dvp, 1, NULL, 1.0f);
+                p->isa->f32(n, bu->pp + rb * TILE * mr, vp + (c0 / nr) * TILE * nr, bu->o + r0 * dvp + c0, dvp, 1, NULL, 1.0f);
         }
     }
     finish(p, it, R, bu->o, dvp, bu->m, bu->l);
@@ -417,13 +407,17 @@ SIPU_API sipu_status sipu_attention(const sipu_tensor *out, const sipu_tensor *l
     p.scale = (float) softmax_scale, p.softcap = (float) softcap, p.wl = window_left, p.wr = window_right;
     if (Tq * p.Hq == 0) return SIPU_OK;
     p.isa = sipu_gk_pick(), p.vt = sipu_vt();
-    p.bf = p.isa->bf16 && q->dtype == SIPU_BF16;
-    p.mr = p.bf ? 14 : p.isa->mr, p.nr = p.bf ? 32 : p.isa->nr;
+    /*
+     * Q.K on the fp32 tiles for every dtype: with only D = 64-odd pairs per call, the bf16 pair tile
+     * (vdpbf16ps) measured slower here than fp32 FMA on Zen 4 (14.8 vs 12.3 ms for the 512-token
+     * prefill on one thread), and bf16 products are exact in fp32 either way.
+     */
+    p.mr = p.isa->mr, p.nr = p.isa->nr;
     p.G = p.Hq / p.Hk;
     const int64_t target = (ROWS_TARGET + p.mr - 1) / p.mr * p.mr;
     p.qpos = p.G >= target ? 1 : target / p.G;
     p.rmax = p.qpos * p.G, p.rpad = (p.rmax + p.mr - 1) / p.mr * p.mr;
-    p.kq = (p.D + 1) / 2, p.dvp = (p.Dv + p.nr - 1) / p.nr * p.nr;
+    p.dvp = (p.Dv + p.nr - 1) / p.nr * p.nr;
     /*
      * Work items. A sequence whose rows per kv head are few (decode) is one item per group of HB kv
      * heads, and when that leaves the threads idle, each item's keys are split and merged after;
@@ -472,10 +466,36 @@ SIPU_API sipu_status sipu_attention(const sipu_tensor *out, const sipu_tensor *l
     const int64_t per = nq + nk + ns + npp + nv + no + 2 * nm + ntmp, part_stride = rd * (p.Dv + 2);
 #undef UP
 #undef MAX
+    /*
+     * Sequences with several query blocks per kv head have their key tiles packed once, up front
+     * (every block would otherwise pack the same tiles again), while that copy stays within 256 MiB.
+     */
+    const int64_t tile_words = TILE * (p.D + p.dvp);
+    int64_t *pfirst = malloc((size_t) (2 * p.B + 2) * sizeof(int64_t)), *poff = pfirst ? pfirst + p.B + 1 : NULL;
+    if (!pfirst) {
+        free(first);
+        return sipu_fail(SIPU_ERR_OUT_OF_MEMORY, "%s: no memory", fn);
+    }
+    pfirst[0] = 0;
+    int64_t pwords = 0;
+    for (int64_t b = 0; b < p.B; b++) {
+        const int64_t Lq = p.cu_q[b + 1] - p.cu_q[b], Lk = p.used ? p.used[b] : p.cu_k[b + 1] - p.cu_k[b];
+        const bool dec = Lq > 0 && Lq * p.G * 2 < p.mr, many = !dec && Lq > p.qpos && Lk > 0;
+        const int64_t nt = many ? (Lk + TILE - 1) / TILE : 0;
+        poff[b] = many ? pwords : -1;
+        pwords += nt * p.Hk * tile_words;
+        pfirst[b + 1] = pfirst[b] + nt * p.Hk;
+    }
+    const int64_t ptasks = pwords * 4 <= ((int64_t) 256 << 20) ? pfirst[p.B] : 0;
+    float *pre = ptasks ? aligned_alloc(64, (size_t) pwords * sizeof(float)) : NULL;
+    if (ptasks && !pre) {
+        free(first), free(pfirst);
+        return sipu_fail(SIPU_ERR_OUT_OF_MEMORY, "%s: no memory for the packed keys", fn);
+    }
     float *scratch = aligned_alloc(64, (size_t) threads * (size_t) per * sizeof(float));
     float *parts = nsplit > 1 ? malloc((size_t) (ndec * nsplit * part_stride) * sizeof(float)) : NULL;
     if (!scratch || (nsplit > 1 && !parts)) {
-        free(first), free(scratch), free(parts);
+        free(first), free(pfirst), free(pre), free(scratch), free(parts);
         return sipu_fail(SIPU_ERR_OUT_OF_MEMORY, "%s: no memory for %d threads' tiles", fn, threads);
     }
     #pragma omp parallel num_threads(threads) if (threads > 1)
@@ -488,6 +508,21 @@ SIPU_API sipu_status sipu_attention(const sipu_tensor *out, const sipu_tensor *l
         buffers bu;
         bu.qp = mine, bu.kp = bu.qp + nq, bu.s = bu.kp + nk, bu.pp = bu.s + ns, bu.vp = bu.pp + npp, bu.o = bu.vp + nv;
         bu.m = bu.o + no, bu.l = bu.m + nm, bu.tmp = bu.l + nm;
+        #pragma omp for schedule(dynamic, 4)
+        for (int64_t x = 0; x < ptasks; x++) {
+            int64_t lo = 0, hi = p.B; /* the sequence of task x: pfirst[lo] <= x < pfirst[lo + 1] */
+            while (hi - lo > 1) {
+                int64_t mid = (lo + hi) / 2;
+                if (pfirst[mid] <= x) lo = mid;
+                else hi = mid;
+            }
+            const int64_t Lk = p.used ? p.used[lo] : p.cu_k[lo + 1] - p.cu_k[lo], nt = (Lk + TILE - 1) / TILE, local = x - pfirst[lo];
+            const int64_t hk = local / nt, tile = local % nt, j0 = tile * TILE, n = Lk - j0 < TILE ? Lk - j0 : TILE;
+            float *kp = pre + poff[lo] + (hk * nt + tile) * tile_words;
+            memset(kp, 0, (size_t) tile_words * 4);
+            pack_tile(&p, lo, hk, j0, n, kp, kp + TILE * p.D, bu.tmp);
+        }
+        /* (the implicit barrier: every tile is packed before any block reads it) */
         #pragma omp for schedule(dynamic, 1)
         for (int64_t x = 0; x < items; x++) {
             int64_t lo = 0, hi = p.B; /* the sequence holding item x: first[lo] <= x < first[lo + 1] */
@@ -500,7 +535,7 @@ SIPU_API sipu_status sipu_attention(const sipu_tensor *out, const sipu_tensor *l
             it.b = lo;
             it.Lq = p.cu_q[lo + 1] - p.cu_q[lo];
             it.Lk = p.used ? p.used[lo] : p.cu_k[lo + 1] - p.cu_k[lo];
-            it.k0 = 0, it.k1 = it.Lk, it.part = NULL;
+            it.k0 = 0, it.k1 = it.Lk, it.part = NULL, it.kpre = NULL;
             const int64_t local = x - first[lo];
             if (dfirst[lo + 1] > dfirst[lo]) {
                 const int64_t g = local / nsplit, sp = local % nsplit;
@@ -516,6 +551,7 @@ SIPU_API sipu_status sipu_attention(const sipu_tensor *out, const sipu_tensor *l
                 /* the last (longest, under a causal mask) query blocks of a head first */
                 const int64_t qb = nblk - 1 - local % nblk;
                 it.hk = local / nblk, it.nh = 1;
+                if (pre && poff[lo] >= 0) it.kpre = pre + poff[lo] + it.hk * ((it.Lk + TILE - 1) / TILE) * tile_words;
                 it.i0 = qb * p.qpos;
                 it.i1 = it.i0 + p.qpos < it.Lq ? it.i0 + p.qpos : it.Lq;
                 attend_tiles(&p, &it, &bu);
@@ -546,6 +582,8 @@ SIPU_API sipu_status sipu_attention(const sipu_tensor *out, const sipu_tensor *l
     }
     free(scratch);
     free(parts);
+    free(pre);
+    free(pfirst);
     free(first);
     return SIPU_OK;
 }

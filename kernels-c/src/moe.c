@@ -80,11 +80,12 @@ SIPU_API sipu_status sipu_topk_softmax(const sipu_tensor *w, const sipu_tensor *
     return SIPU_OK;
 }
 
-/* Index of the best value among cand[0..n) not yet taken, ties to the lower index; -1 if none finite. */
+/* Index of the best value among cand[0..n) not yet taken, ties to the lower index; -1 if none is
+ * finite (non-finite values never qualify: SEMANTICS.md §9.3). */
 static int64_t argmax_free(const float *v, const bool *taken, int64_t n) {
     int64_t best = -1;
     for (int64_t i = 0; i < n; i++)
-        if (!taken[i] && !isnan(v[i]) && v[i] != -INFINITY && (best < 0 || v[i] > v[best])) best = i;
+        if (!taken[i] && isfinite(v[i]) && (best < 0 || v[i] > v[best])) best = i;
     return best;
 }
 
@@ -142,6 +143,16 @@ SIPU_API sipu_status sipu_grouped_topk(const sipu_tensor *w, const sipu_tensor *
                     else if (v > b2) b2 = v;
                 }
                 gscore[gr] = gsize == 1 ? b1 : b1 + b2;
+            }
+            int64_t finite = 0;
+            for (int64_t gr = 0; gr < n_group; gr++) finite += isfinite(gscore[gr]);
+            if (finite < topk_group) {
+                /* fewer groups qualify than are to be kept: the row is experts 0..k-1 at 1/k each (OPS.md) */
+                for (int64_t k = 0; k < K; k++) {
+                    store_i64((char *) ids->data + (t * K + k) * ii, ids->dtype, k);
+                    ((float *) w->data)[t * K + k] = 1.0f / (float) K;
+                }
+                continue;
             }
             memset(taken, 0, (size_t) (E + n_group));
             int64_t ng = 0;

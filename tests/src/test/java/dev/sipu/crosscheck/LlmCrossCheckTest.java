@@ -257,35 +257,81 @@ class LlmCrossCheckTest {
         }
     }
 
-    /** One token: expert id -> weight, in double. */
+    /**
+     * One token: expert id -> weight, in double. Non-finite choice values count as -inf (a group
+     * scores the sum of its two best, so it qualifies only if both are finite); with fewer qualifying
+     * groups than topk_group the row is experts 0..topk-1 at 1/topk (OPS.md).
+     */
     static Map<Integer, Double> groupedTopkReference(double[] logits, double[] bias, int groups, int topkGroup, int topk,
                                                      boolean renormalize, double rsf, int scoring) {
         int experts = logits.length, size = experts / groups;
         double[] s = new double[experts], b = new double[experts];
         for (int e = 0; e < experts; e++) {
             s[e] = scoring == 1 ? 1 / (1 + Math.exp(-logits[e])) : logits[e];
-            b[e] = s[e] + bias[e];
+            b[e] = Double.isFinite(s[e] + bias[e]) ? s[e] + bias[e] : Double.NEGATIVE_INFINITY;
         }
-        Integer[] groupOrder = new Integer[groups];
+        List<Integer> groupOrder = new ArrayList<>();
         double[] gs = new double[groups];
         for (int g = 0; g < groups; g++) {
             double[] v = Arrays.copyOfRange(b, g * size, (g + 1) * size);
             Arrays.sort(v);
             gs[g] = size == 1 ? v[0] : v[size - 1] + v[size - 2];
-            groupOrder[g] = g;
+            if (Double.isFinite(gs[g])) groupOrder.add(g);
         }
-        Arrays.sort(groupOrder, (x, y) -> gs[x] != gs[y] ? Double.compare(gs[y], gs[x]) : Integer.compare(x, y));
+        Map<Integer, Double> r = new HashMap<>();
+        if (groupOrder.size() < topkGroup) {
+            for (int k = 0; k < topk; k++) r.put(k, 1.0 / topk);
+            return r;
+        }
+        groupOrder.sort((x, y) -> gs[x] != gs[y] ? Double.compare(gs[y], gs[x]) : Integer.compare(x, y));
         List<Integer> candidates = new ArrayList<>();
-        for (int j = 0; j < topkGroup; j++) for (int e = groupOrder[j] * size; e < (groupOrder[j] + 1) * size; e++) candidates.add(e);
+        for (int j = 0; j < topkGroup; j++)
+            for (int e = groupOrder.get(j) * size; e < (groupOrder.get(j) + 1) * size; e++) if (Double.isFinite(b[e])) candidates.add(e);
         candidates.sort((x, y) -> b[x] != b[y] ? Double.compare(b[y], b[x]) : Integer.compare(x, y));
         double sum = 0;
         for (int k = 0; k < topk; k++) sum += s[candidates.get(k)];
-        Map<Integer, Double> r = new HashMap<>();
         for (int k = 0; k < topk; k++) {
             int e = candidates.get(k);
             r.put(e, (renormalize ? s[e] / (sum + 1e-20) : s[e]) * rsf);
         }
         return r;
+    }
+
+    /**
+     * Rows with non-finite scores: NaN in whole groups (too few groups left: the 1/topk fallback),
+     * -inf in half of every group and +inf in one expert (those experts and that group never chosen).
+     */
+    @Test
+    void groupedTopkWithNonFiniteScores() {
+        int experts = 64, groups = 8, topkGroup = 3, topk = 6, tokens = 4;
+        SplittableRandom rnd = new SplittableRandom(19);
+        double[] logits = new double[tokens * experts], bias = new double[experts];
+        for (int i = 0; i < logits.length; i++) logits[i] = (float) rnd.nextDouble();
+        for (int e = 0; e < experts; e++) bias[e] = (float) (rnd.nextDouble() * 0.1);
+        for (int e = 2 * 8; e < experts; e++) logits[experts + e] = Double.NaN;               // token 1: groups 2..7 all NaN
+        for (int e = 0; e < experts; e += 2) logits[2 * experts + e] = Double.NEGATIVE_INFINITY; // token 2
+        logits[3 * experts + 13] = Double.POSITIVE_INFINITY;                                   // token 3
+        for (int scoring : new int[] {0, 1}) {
+            for (Device dev : DEVICES) {
+                try (Tensor s = tensor(dev, DType.FLOAT32, logits, tokens, experts); Tensor b = tensor(dev, DType.FLOAT32, bias, experts)) {
+                    @SuppressWarnings("unchecked")
+                    List<Tensor> r = (List<Tensor>) D.call("_moe_C::grouped_topk", s, (long) groups, (long) topkGroup, (long) topk, true, 2.5, b,
+                            (long) scoring);
+                    try (Tensor w = r.get(0); Tensor ids = r.get(1)) {
+                        double[] wv = values(w), iv = values(ids);
+                        for (int t = 0; t < tokens; t++) {
+                            Map<Integer, Double> want = groupedTopkReference(Arrays.copyOfRange(logits, t * experts, (t + 1) * experts), bias,
+                                    groups, topkGroup, topk, true, 2.5, scoring);
+                            Map<Integer, Double> row = new HashMap<>();
+                            for (int k = 0; k < topk; k++) row.put((int) iv[t * topk + k], wv[t * topk + k]);
+                            String what = "token " + t + " scoring " + scoring + " on " + dev;
+                            assertEquals(want.keySet(), row.keySet(), what);
+                            for (var e : want.entrySet()) assertEquals(e.getValue(), row.get(e.getKey()), 1e-6 * Math.abs(e.getValue()), what);
+                        }
+                    }
+                }
+            }
+        }
     }
 
     /** SEMANTICS.md §8: softmax in fp32, topk by arg-max (ties to the lower index), token_expert_indices = k*T + t. */

@@ -157,6 +157,16 @@ public final class MoeKernels {
                     }
                     groupScore[gr] = groupSize == 1 ? b1 : b1 + b2;
                 }
+                int finite = 0;
+                for (float g : groupScore) if (Float.isFinite(g)) finite++;
+                if (finite < topkGroup) {
+                    // fewer groups qualify than are to be kept: the row is experts 0..k-1 at 1/k each (OPS.md)
+                    for (int k = 0; k < topk; k++) {
+                        wm.set(F32, w.byteOffset() + (t * topk + k) * 4, 1f / topk);
+                        im.set(I32, ids.byteOffset() + (t * topk + k) * 4, k);
+                    }
+                    return;
+                }
                 Arrays.fill(taken, false);
                 Arrays.fill(groupTaken, false);
                 Arrays.fill(masked, Float.NEGATIVE_INFINITY);
@@ -183,11 +193,11 @@ public final class MoeKernels {
         });
     }
 
-    /** The best value not taken, not NaN and not -inf; ties to the lower index; -1 if none. */
+    /** The best finite value not taken (non-finite ones never qualify, SEMANTICS.md §9.3); ties to the lower index; -1 if none. */
     private static int argmaxFree(float[] v, boolean[] taken) {
         int best = -1;
         for (int i = 0; i < v.length; i++) {
-            if (!taken[i] && !Float.isNaN(v[i]) && v[i] != Float.NEGATIVE_INFINITY && (best < 0 || v[i] > v[best])) best = i;
+            if (!taken[i] && Float.isFinite(v[i]) && (best < 0 || v[i] > v[best])) best = i;
         }
         return best;
     }
