@@ -51,7 +51,7 @@ static inline float e4m3_to_f32(uint8_t v) {
     float mag;
     if (exp == 15 && man == 7) mag = NAN;
     else if (exp == 0) mag = (float) man * 0x1p-9f;
-    else mag = ldexpf(1.0f + (float) man / 8.0f, exp - 7);
+    else mag = f32_from((uint32_t) (exp + 120) << 23 | (uint32_t) man << 20); /* 2^(exp-7) * (1 + man/8), built exactly (no ldexpf call) */
     return (v & 0x80) ? -mag : mag;
 }
 
