@@ -201,6 +201,51 @@ static void bench_experts(int64_t T, int64_t K, int64_t E, int64_t H, int64_t I)
            (long long) E, (long long) H, (long long) I, t * 1e3, flops / t * 1e-9);
 }
 
+/* block-FP8 weights (DeepSeek's 128 x 128 scales): e4m3 codes without NaN, multipliers near 1 / (64 sqrt(cols)) */
+typedef struct { experts e; sipu_tensor s1, s2; } experts_fp8;
+static sipu_status run_experts_fp8(void *p) {
+    experts_fp8 *f = p;
+    memcpy(f->e.x.data, f->e.x0, f->e.bytes);
+    return sipu_fused_experts(&f->e.x, &f->e.w1, &f->e.w2, &f->e.tw, &f->e.ids, NULL, &f->s1, &f->s2, 0);
+}
+
+static void *codes_e4m3(size_t n) {
+    uint8_t *p = malloc(n);
+    uint32_t s = 777;
+    for (size_t i = 0; i < n; i++) {
+        s = s * 1664525u + 1013904223u;
+        p[i] = (uint8_t) ((s >> 16) & 0xF7); /* |code| <= 0x77: no NaN */
+    }
+    return p;
+}
+
+static float *scales(size_t n, int64_t cols) {
+    float *p = malloc(n * 4);
+    for (size_t i = 0; i < n; i++) p[i] = (float) (1.0 / (64.0 * sqrt((double) cols))) * (0.5f + (float) (i % 7) / 7.0f);
+    return p;
+}
+
+static void bench_experts_fp8(int64_t T, int64_t K, int64_t E, int64_t H, int64_t I) {
+    if (!want("fused_experts fp8")) return;
+    experts_fp8 f;
+    int64_t sx[] = {T, H}, s1[] = {E, 2 * I, H}, s2[] = {E, H, I}, st[] = {T, K}, c1[] = {E, 2 * I / 128, H / 128}, c2[] = {E, H / 128, I / 128};
+    f.e.bytes = T * H * 2;
+    f.e.x0 = filled(T * H, SIPU_BF16);
+    f.e.x = desc(malloc(f.e.bytes), SIPU_BF16, 2, sx);
+    f.e.w1 = desc(codes_e4m3(E * 2 * I * H), SIPU_F8E4M3FN, 3, s1);
+    f.e.w2 = desc(codes_e4m3(E * H * I), SIPU_F8E4M3FN, 3, s2);
+    f.s1 = desc(scales(E * (2 * I / 128) * (H / 128), H), SIPU_F32, 3, c1);
+    f.s2 = desc(scales(E * (H / 128) * (I / 128), I), SIPU_F32, 3, c2);
+    float *tw = malloc(T * K * 4);
+    int32_t *ids = malloc(T * K * 4);
+    for (int64_t j = 0; j < T * K; j++) tw[j] = 1.0f / (float) K, ids[j] = (int32_t) ((j * 5 + j / K) % E);
+    f.e.tw = desc(tw, SIPU_F32, 2, st);
+    f.e.ids = desc(ids, SIPU_I32, 2, st);
+    double t = best_seconds(run_experts_fp8, &f), flops = 2.0 * T * K * 3 * H * I;
+    printf("fused_experts fp8 %lld tok, top-%lld of %lld, H %lld, I %lld, blocks 128: %9.3f ms %7.1f GFLOP/s\n", (long long) T, (long long) K,
+           (long long) E, (long long) H, (long long) I, t * 1e3, flops / t * 1e-9);
+}
+
 /* ---- embedding (index_gather of whole rows) ---- */
 
 typedef struct { sipu_tensor out, src, idx; int64_t size, stride; } gather;
@@ -242,6 +287,7 @@ int main(int argc, char **argv) {
     bench_cast(SIPU_BF16, SIPU_F32, 4096);
     bench_cast(SIPU_BF16, SIPU_F16, 4096);
     bench_experts(64, 8, 32, 2048, 512);
+    bench_experts_fp8(64, 8, 32, 2048, 512);
     bench_embedding(32000, 2048, 4096);
     return 0;
 }
