@@ -71,9 +71,48 @@ static void gemm_block(const weights *g, int64_t e, int64_t n0, int64_t n1, cons
     }
 }
 
+/*
+ * FP8 through the block-scaled GEMM of fp8_gemm (gemm_kernels.c: AMX tiles or bf16 dots where the CPU
+ * has them, fp32 FMA otherwise), one call per expert, experts side by side as gemm_experts_dense runs
+ * them: the quantized activations are e4m3 values, so their bf16 copy is exact, and each 128-block
+ * sum is scaled as (part * xs[r, kb]) * scale[e, n / 128, kb], the order of the loop below. false when
+ * the scales' last dimension is strided or memory runs out; the loop below then computes every expert.
+ */
+static bool gemm_experts_fp8(const weights *g, const int64_t *off, int64_t E, const float *x, const float *xs, float *out) {
+    const int64_t V = off[E], K = g->cols, KB = (K + QB - 1) / QB;
+    if (g->scale->sizes[2] > 1 && g->scale->strides[2] != 1) return false;
+    uint16_t *xb = malloc((size_t) (V * K + 1) * sizeof(uint16_t));
+    if (!xb) return false;
+    #pragma omp parallel for num_threads(sipu_threads_for((double) V * (double) K))
+    for (int64_t i = 0; i < V * K; i++) xb[i] = f32_to_bf16(x[i]);
+    const int wi = sipu_itemsize(g->w->dtype), threads = sipu_threads_for(2.0 * (double) V * (double) g->rows * (double) K);
+    int64_t used = 0;
+    for (int64_t e = 0; e < E; e++) used += off[e + 1] > off[e];
+    int failed = 0;
+    /* many experts: side by side, one thread each (the GEMM's own region is nested), no barrier per expert */
+    #pragma omp parallel for num_threads(threads) schedule(dynamic, 1) if (used >= 2 * threads) reduction(|:failed)
+    for (int64_t e = 0; e < E; e++) {
+        int64_t R = off[e + 1] - off[e];
+        if (R == 0 || failed) continue;
+        sipu_gemm_job j;
+        memset(&j, 0, sizeof j);
+        j.m = R, j.n = g->rows, j.k = K;
+        j.a = (const char *) (xb + off[e] * K), j.sa0 = K, j.sa1 = 1, j.ta = SIPU_BF16;
+        /* b = W_e^T: K along the contiguous last dim, N along the rows (any stride when there is one row) */
+        j.b = (const char *) g->w->data + e * g->w->strides[0] * wi, j.sb0 = 1, j.sb1 = g->rows == 1 ? K : g->w->strides[1], j.tb = g->w->dtype;
+        j.c = out + off[e] * g->rows, j.ldc = g->rows;
+        j.as = xs + off[e] * KB, j.ldas = KB;
+        j.bs = (const float *) g->scale->data + e * g->scale->strides[0], j.ldbs = g->scale->strides[1];
+        failed |= sipu_gemm_run(&j, "sipu_fused_experts") != SIPU_OK;
+    }
+    free(xb);
+    return !failed;
+}
+
 /* One GEMM over every expert: rows of expert e are x[off[e] .. off[e+1]); tasks are (expert, 32 weight rows). */
 static void gemm_experts(const weights *g, const int64_t *off, int64_t E, const float *x, const float *xs, float *out,
                          float *scratch) {
+    if (xs && gemm_experts_fp8(g, off, E, x, xs, out)) return;
     const int64_t blocks = (g->rows + NB - 1) / NB, KB = (g->cols + QB - 1) / QB;
     #pragma omp parallel num_threads(sipu_threads_for(2.0 * (double) off[E] * (double) g->rows * (double) g->cols))
     {

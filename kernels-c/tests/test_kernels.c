@@ -232,6 +232,142 @@ static void test_gemm_paths(void) {
     }
 }
 
+/*
+ * bf16 GEMMs on the tiles of the AMX path (gemm_amx.c, where the CPU has it; the same checks run on
+ * every other path): bf16 in, bf16 or float32 out (aten::mm.dtype), a and b each row-major or
+ * transposed, shapes off every tile (16, 32), K panel (256) and fp32 block, and big enough for
+ * several blocks per thread; fp8_gemm with K and N off the 128-wide scale blocks.
+ */
+static void check_mm_bf16_layout(int M, int K, int N, int ta_t, int tb_t, int32_t odt) {
+    uint16_t *a = malloc((size_t) M * K * 2 + 2), *b = malloc((size_t) K * N * 2 + 2);
+    float *af = malloc(sizeof(float) * M * K + 4), *bf = malloc(sizeof(float) * K * N + 4), *o = malloc(sizeof(float) * M * N + 4);
+    for (int i = 0; i < M; i++)
+        for (int k = 0; k < K; k++) af[i * K + k] = put_random(a + (ta_t ? (size_t) k * M + i : (size_t) i * K + k), SIPU_BF16);
+    for (int k = 0; k < K; k++)
+        for (int n = 0; n < N; n++) bf[k * N + n] = put_random(b + (tb_t ? (size_t) n * K + k : (size_t) k * N + n), SIPU_BF16);
+    int64_t as[] = {M, K}, ast[] = {K, 1}, atst[] = {1, M}, bsz[] = {K, N}, bst[] = {N, 1}, btst[] = {1, K}, os[] = {M, N}, ost[] = {N, 1};
+    sipu_tensor tA = desc(a, SIPU_BF16, 2, as, ta_t ? atst : ast), tB = desc(b, SIPU_BF16, 2, bsz, tb_t ? btst : bst), tO = desc(o, odt, 2, os, ost);
+    CHECK(sipu_matmul(&tO, &tA, &tB, NULL) == SIPU_OK, "%s", sipu_last_error());
+    int bad = 0;
+    double *row = malloc(sizeof(double) * N), *mag = malloc(sizeof(double) * N);
+    for (int i = 0; i < M && bad < 5; i++) {
+        for (int n = 0; n < N; n++) row[n] = mag[n] = 0;
+        for (int k = 0; k < K; k++) {
+            double x = af[i * K + k];
+            for (int n = 0; n < N; n++) {
+                double p = x * bf[k * N + n];
+                row[n] += p;
+                mag[n] += fabs(p);
+            }
+        }
+        for (int n = 0; n < N && bad < 5; n++) {
+            float got = odt == SIPU_F32 ? o[(size_t) i * N + n] : bf16_to_f32(((uint16_t *) o)[(size_t) i * N + n]);
+            double tol = 1e-5 * mag[n] + (odt == SIPU_BF16 ? 0x1p-8 * fabs(row[n]) : 0) + 1e-6;
+            if (fabs(got - row[n]) > tol) {
+                bad++;
+                CHECK(0, "bf16 mm [%d,%d]%s x [%d,%d]%s -> %s at %d,%d: %g vs %g", M, K, ta_t ? "^T" : "", K, N, tb_t ? "^T" : "",
+                      dt_name(odt), i, n, got, row[n]);
+            }
+        }
+    }
+    free(a); free(b); free(af); free(bf); free(o); free(row); free(mag);
+}
+
+static void test_gemm_amx_shapes(void) {
+    static const int shapes[][3] = {{17, 33, 31}, {33, 95, 67}, {64, 256, 64}, {100, 513, 47}, {257, 300, 650}, {650, 129, 300}, {40, 1000, 1100}};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+        for (int l = 0; l < 4; l++) check_mm_bf16_layout(shapes[s][0], shapes[s][1], shapes[s][2], l & 1, l >> 1, l == 1 ? SIPU_BF16 : SIPU_F32);
+    static const int f8[][3] = {{31, 300, 700}, {700, 260, 150}, {64, 128, 128}, {17, 1100, 257}};
+    for (size_t s = 0; s < sizeof f8 / sizeof f8[0]; s++) check_fp8_shape(f8[s][0], f8[s][1], f8[s][2], s & 1 ? SIPU_BF16 : SIPU_F32);
+}
+
+/*
+ * FP8 fused experts (block-scaled e4m3 weights, activations quantized per 128-group) against a
+ * per-token loop in double: three experts with ~27 rows each (the packed / AMX GEMM) and a call of
+ * three tokens (few rows per expert: the weight-streaming paths).
+ */
+static void quant_group_ref(const float *x, int n, float *q, float *s) {
+    for (int g = 0; g * 128 < n; g++) {
+        float amax = 0;
+        for (int i = g * 128; i < n && i < g * 128 + 128; i++) amax = fmaxf(amax, fabsf(x[i]));
+        float sc = fmaxf(amax, 1e-10f) / 448.0f;
+        s[g] = sc;
+        for (int i = g * 128; i < n && i < g * 128 + 128; i++) q[i] = e4m3_to_f32(f32_to_e4m3_sat(x[i] / sc));
+    }
+}
+
+static void check_fp8_experts(int T, int E, int K, int H, int I) {
+    const int KH = H / 128, KI = I / 128, I2 = 2 * I;
+    float *hid = malloc(sizeof(float) * T * H), *x0 = malloc(sizeof(float) * T * H), *tw = malloc(sizeof(float) * T * K);
+    int32_t *ids = malloc(sizeof(int32_t) * T * K);
+    uint8_t *w1 = malloc((size_t) E * I2 * H), *w2 = malloc((size_t) E * H * I);
+    float *s1 = malloc(sizeof(float) * E * (I2 / 128) * KH), *s2 = malloc(sizeof(float) * E * KH * KI);
+    for (int i = 0; i < T * H; i++) hid[i] = x0[i] = (float) (rng() % 2001) / 1000.0f - 1.0f;
+    for (int i = 0; i < E * I2 * H; i++) do w1[i] = (uint8_t) rng(); while ((w1[i] & 0x7F) == 0x7F || (w1[i] & 0x78) == 0x78);
+    for (int i = 0; i < E * H * I; i++) do w2[i] = (uint8_t) rng(); while ((w2[i] & 0x7F) == 0x7F || (w2[i] & 0x78) == 0x78);
+    for (int i = 0; i < E * (I2 / 128) * KH; i++) s1[i] = (float) (rng() % 1000 + 500) * 1e-6f;
+    for (int i = 0; i < E * KH * KI; i++) s2[i] = (float) (rng() % 1000 + 500) * 1e-6f;
+    for (int t = 0; t < T; t++)
+        for (int k = 0; k < K; k++) {
+            ids[t * K + k] = (t + k * (1 + t % 2)) % E; /* distinct per token for K <= 2 */
+            tw[t * K + k] = (float) (rng() % 1000) / 1000.0f;
+        }
+    int64_t hs[] = {T, H}, hst[] = {H, 1}, w1s[] = {E, I2, H}, w1st[] = {(int64_t) I2 * H, H, 1}, w2s[] = {E, H, I}, w2st[] = {(int64_t) H * I, I, 1};
+    int64_t ks[] = {T, K}, kst[] = {K, 1}, s1s[] = {E, I2 / 128, KH}, s1st[] = {(int64_t) (I2 / 128) * KH, KH, 1}, s2s[] = {E, KH, KI},
+            s2st[] = {(int64_t) KH * KI, KI, 1};
+    sipu_tensor th = desc(hid, SIPU_F32, 2, hs, hst), tw1 = desc(w1, SIPU_F8E4M3FN, 3, w1s, w1st), tw2 = desc(w2, SIPU_F8E4M3FN, 3, w2s, w2st);
+    sipu_tensor ttw = desc(tw, SIPU_F32, 2, ks, kst), tid = desc(ids, SIPU_I32, 2, ks, kst), ts1 = desc(s1, SIPU_F32, 3, s1s, s1st),
+                ts2 = desc(s2, SIPU_F32, 3, s2s, s2st);
+    CHECK(sipu_fused_experts(&th, &tw1, &tw2, &ttw, &tid, NULL, &ts1, &ts2, 0) == SIPU_OK, "%s", sipu_last_error());
+    float *xq = malloc(sizeof(float) * H), *xs = malloc(sizeof(float) * KH), *h2 = malloc(sizeof(float) * I), *hq = malloc(sizeof(float) * I),
+          *hsc = malloc(sizeof(float) * KI);
+    double *want = calloc((size_t) T * H, sizeof(double)), ss = 0, se = 0;
+    for (int t = 0; t < T; t++) {
+        quant_group_ref(x0 + t * H, H, xq, xs);
+        for (int k = 0; k < K; k++) {
+            int e = ids[t * K + k];
+            for (int j = 0; j < I; j++) {
+                double gu[2];
+                for (int half = 0; half < 2; half++) {
+                    int n = j + half * I;
+                    double acc = 0;
+                    for (int kb = 0; kb < KH; kb++) {
+                        double part = 0;
+                        for (int c = kb * 128; c < kb * 128 + 128; c++) part += (double) xq[c] * e4m3_to_f32(w1[((size_t) e * I2 + n) * H + c]);
+                        acc += part * xs[kb] * s1[(e * (I2 / 128) + n / 128) * KH + kb];
+                    }
+                    gu[half] = acc;
+                }
+                h2[j] = (float) (gu[0] / (1.0 + exp(-gu[0])) * gu[1]);
+            }
+            quant_group_ref(h2, I, hq, hsc);
+            for (int c = 0; c < H; c++) {
+                double acc = 0;
+                for (int kb = 0; kb < KI; kb++) {
+                    double part = 0;
+                    for (int q = kb * 128; q < kb * 128 + 128; q++) part += (double) hq[q] * e4m3_to_f32(w2[((size_t) e * H + c) * I + q]);
+                    acc += part * hsc[kb] * s2[(e * KH + c / 128) * KI + kb];
+                }
+                want[t * H + c] += acc * tw[t * K + k];
+            }
+        }
+    }
+    for (int i = 0; i < T * H; i++) {
+        ss += want[i] * want[i];
+        se += (hid[i] - want[i]) * (hid[i] - want[i]);
+    }
+    double rms = sqrt(ss / (T * H)), err = sqrt(se / (T * H));
+    /* h2's e4m3 codes may flip at midpoints between fp32 orders: an rms bound, as the Java cross-check uses */
+    CHECK(rms > 0 && err <= 0.01 * rms, "fp8 experts T %d E %d top-%d H %d I %d: rms error %g of rms %g", T, E, K, H, I, err, rms);
+    free(hid); free(x0); free(tw); free(ids); free(w1); free(w2); free(s1); free(s2);
+    free(xq); free(xs); free(h2); free(hq); free(hsc); free(want);
+}
+
+static void test_fp8_experts(void) {
+    check_fp8_experts(40, 3, 2, 256, 128);
+    check_fp8_experts(3, 4, 2, 384, 256);
+}
+
 /* silu_and_mul with b = 1 gives silu itself: the vectorized exp against libm's over the whole range,
  * its clamps and the special values. */
 static void test_silu_exp(void) {
@@ -691,6 +827,8 @@ int main(void) {
     test_copy_fill_unary();
     test_matmul();
     test_gemm_paths();
+    test_gemm_amx_shapes();
+    test_fp8_experts();
     test_norms();
     test_silu_exp();
     test_argmax_chunks();
@@ -709,6 +847,8 @@ int main(void) {
     test_binary_broadcast();
     test_matmul();
     test_gemm_paths();
+    test_gemm_amx_shapes();
+    test_fp8_experts();
     if (failures) {
         printf("%d checks failed\n", failures);
         return 1;
