@@ -88,8 +88,8 @@ void sipu_gk_amx_tile(int64_t kq, const uint32_t *ap, const uint32_t *bp, float 
 /* the same tile for fp8 over kq / 64 scale blocks (rounded up): rs [block][32] row scales, cs [block] column-block scales */
 void sipu_gk_amx_tile_scaled(int64_t kq, const uint32_t *ap, const uint32_t *bp, float *c, int64_t ldc, int accumulate, const float *rs,
                              const float *cs);
-/* fp8 on AMX: KC of this many 128-blocks */
-#define GK_AMX_FP8_BLOCKS 4
+/* fp8 on AMX: KC of this many 128-blocks (as KC_AMX) */
+#define GK_AMX_FP8_BLOCKS 8
 /* a rows packed for the AMX tile: h <= 32 rows of K-contiguous bf16 or e4m3 (kind GK_PK_BF16 / GK_PK_E4M3), row r at src + r * ld */
 /*
  * Decode with K-contiguous weights w (bf16, or e4m3 with fp8 set), rows at w + n * ldw: c[m * ldc + n] =
