@@ -41,6 +41,19 @@ static void test_conversions(void) {
         float g = e5m2_to_f32((uint8_t) b);
         if (!isnan(g)) CHECK(f32_to_e5m2(g) == b, "e5m2 0x%02x", b);
     }
+    /* the fused round trip of the activation quantization: every 4099th float pattern and each step's midpoints */
+    for (uint64_t u = 0; u <= 0xFFFFFFFFull; u += 4099) {
+        float v = f32_from((uint32_t) u), a = e4m3_to_f32(f32_to_e4m3_sat(v)), r = e4m3_round_sat(v);
+        if (!(isnan(a) && isnan(r))) CHECK(f32_bits(a) == f32_bits(r), "e4m3 round 0x%08x", (unsigned) u);
+    }
+    for (int b = 0; b < 127; b++) {
+        float lo = e4m3_to_f32((uint8_t) b), hi = e4m3_to_f32((uint8_t) (b + 1)), mid = (lo + hi) / 2;
+        const float probes[] = {mid, nextafterf(mid, 0.0f), nextafterf(mid, 1000.0f), -mid, -nextafterf(mid, 1000.0f)};
+        for (int p = 0; p < 5; p++) {
+            float a = e4m3_to_f32(f32_to_e4m3_sat(probes[p])), r = e4m3_round_sat(probes[p]);
+            CHECK(f32_bits(a) == f32_bits(r), "e4m3 round %a", probes[p]);
+        }
+    }
     CHECK(e4m3_to_f32(f32_to_e4m3(464.0f)) == 448.0f, "464 -> 448");
     CHECK(isnan(e4m3_to_f32(f32_to_e4m3(470.0f))), "470 -> NaN");
     CHECK(isnan(e4m3_to_f32(f32_to_e4m3(INFINITY))), "inf -> NaN");
