@@ -62,7 +62,8 @@ typedef struct {
     int32_t dtype;
 } sipu_tensor;
 
-/* SIMD paths, chosen once at load time from cpuid (SIPU_SIMD=scalar|avx2|avx512 forces a lower one). */
+/* SIMD paths, chosen once at load time from cpuid (SIPU_SIMD=scalar|avx2|avx512|avx512_bf16 forces a
+ * lower one, and no AMX). sipu_simd_name() appends "+amx" when the bf16/fp8 GEMMs use AMX tiles. */
 typedef enum {
     SIPU_SIMD_SCALAR = 0,
     SIPU_SIMD_AVX2 = 1,

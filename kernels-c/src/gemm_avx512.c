@@ -42,6 +42,9 @@ AI void tile_f32_t(const int R, const int PF, int64_t kc, const float *ap, const
     for (int64_t p = 0; p < kc; p++) {
         __m512 b0 = _mm512_load_ps(bp), b1 = _mm512_load_ps(bp + 16);
         _mm_prefetch((const char *) (bp + 8 * NR), _MM_HINT_T0);
+        /* the rows of c this tile adds to at the end, one line every 4 steps (c is re-read per K block) */
+        if (accumulate && (p & 3) == 0 && (p >> 2) < 2 * R)
+            _mm_prefetch((const char *) (c + ((p >> 2) >> 1) * ldc + ((p >> 2) & 1) * 16), _MM_HINT_T0);
         if (PF && (p & 1) && pcols > 0) {
             _mm_prefetch(pp + poff, _MM_HINT_T1);
             poff += 64;

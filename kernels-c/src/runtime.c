@@ -90,7 +90,7 @@ bool sipu_amx_available(void) { return amx_hw; }
 
 SIPU_API const char *sipu_simd_name(void) {
     switch (simd_level) {
-    case SIPU_SIMD_AVX512_BF16: return "avx512_bf16";
+    case SIPU_SIMD_AVX512_BF16: return amx_ok ? "avx512_bf16+amx" : "avx512_bf16";
     case SIPU_SIMD_AVX512: return "avx512";
     case SIPU_SIMD_AVX2: return "avx2";
     default: return "scalar";
