@@ -1,6 +1,7 @@
 package dev.sipu.dispatch.meta;
 
 import dev.sipu.api.DType;
+import dev.sipu.api.OpNotImplementedException;
 import dev.sipu.api.Tensor;
 import dev.sipu.dispatch.Call;
 
@@ -104,7 +105,8 @@ public final class LlmMeta {
         contiguous(c, 2);
         Tensor ub = c.optTensor(3);
         if (result == DType.INT8) {
-            if (ub != null) throw c.error(3, "asymmetric quantization (azp) is not supported");
+            // a valid input this library has no kernel for: "not implemented", not a wrong argument
+            if (ub != null) throw new OpNotImplementedException(c.op(), "with azp (asymmetric quantization); pass azp=None");
         } else if (ub != null && ub.numel() != 1) {
             throw c.error(3, "must hold one value");
         }
@@ -233,6 +235,7 @@ public final class LlmMeta {
         boolean fp8 = switch (kind) {
             case "auto" -> false;
             case "fp8", "fp8_e4m3" -> true;
+            case "fp8_e5m2", "fp8_ds_mla" -> throw new OpNotImplementedException(c.op(), "for kv_cache_dtype '" + kind + "' (auto, fp8, fp8_e4m3 are)");
             default -> throw c.error(4, "unsupported kv_cache_dtype '" + kind + "' (auto, fp8, fp8_e4m3)");
         };
         if (kv.dim() != 2) throw c.error(0, "must be [tokens, kv_lora_rank], got " + Arrays.toString(kv.sizes()));
