@@ -61,6 +61,62 @@ class SuiteFormatTest {
         }
     }
 
+    /**
+     * Encodings and expectations read by name, not by position; what the runner cannot decode, check or
+     * bind, and inputs the library does not implement, are skipped, never passed (an error case must
+     * not pass on a binding error or on "not implemented").
+     */
+    @Test
+    void casesTheRunnerCannotRunAreSkippedAndNamesAreResolved() throws IOException {
+        double[] a = {1, 2, -3, 4}, b = {2, 4, 1, 8};
+        double[] sum = new double[4], quot = new double[4];
+        for (int i = 0; i < 4; i++) {
+            sum[i] = a[i] + b[i];
+            quot[i] = a[i] / b[i];
+        }
+        Map<String, Tensor> tensors = new LinkedHashMap<>();
+        tensors.put("a", f32(a));
+        tensors.put("b", f32(b));
+        tensors.put("sum", f32(sum));
+        tensors.put("quot", f32(quot));
+        Tensor x = Tensor.adopt(CpuMemory.allocate(2 * 4 * 4L), DType.FLOAT32, 2, 4);
+        for (int i = 0; i < 8; i++) Elements.putDouble(x.data(), i * 4L, DType.FLOAT32, i - 3.5);
+        tensors.put("x", x);
+        Tensor q = Tensor.adopt(CpuMemory.allocate(8), DType.INT8, 2, 4);
+        tensors.put("q", q);
+        Tensor s = Tensor.adopt(CpuMemory.allocate(8), DType.FLOAT32, 2, 1);
+        tensors.put("s", s);
+        Tensor azp = Tensor.adopt(CpuMemory.allocate(8), DType.INT32, 2, 1);
+        tensors.put("azp", azp);
+        SafeTensors.write(dir.resolve("names.safetensors"), tensors, Map.of());
+        tensors.values().forEach(Tensor::close);
+        String add = "\"op\":\"aten::add.Tensor\",";
+        Files.write(dir.resolve("names.jsonl"), List.of(
+                "{\"id\":\"view-first\"," + add + "\"args\":[{\"view\":{\"size\":[4],\"stride\":[1],\"offset\":0},\"t\":\"a\"},{\"t\":\"b\"}],"
+                        + "\"expect\":{\"returns\":{\"t\":\"sum\"}}}",
+                "{\"id\":\"unknown-encoding\"," + add + "\"args\":[{\"t\":\"a\"},{\"complex\":[1,2]}],\"expect\":{\"returns\":{\"t\":\"sum\"}}}",
+                "{\"id\":\"unknown-dtype\"," + add + "\"args\":[{\"t\":\"a\"},{\"dtype\":\"complex64\"}],\"expect\":{\"error\":true}}",
+                "{\"id\":\"unknown-expectation\"," + add + "\"args\":[{\"t\":\"a\"},{\"t\":\"b\"}],"
+                        + "\"expect\":{\"returns\":{\"t\":\"sum\"},\"grad\":{\"t\":\"a\"}}}",
+                "{\"id\":\"unknown-kwarg-error\"," + add + "\"args\":[{\"t\":\"a\"},{\"t\":\"b\"}],\"kwargs\":{\"beta\":{\"int\":2}},"
+                        + "\"expect\":{\"error\":true}}",
+                "{\"id\":\"too-many-args-error\"," + add + "\"args\":[{\"t\":\"a\"},{\"t\":\"b\"},{\"int\":1},{\"int\":1}],\"expect\":{\"error\":true}}",
+                "{\"id\":\"mutated-by-name\",\"op\":\"aten::div_.Tensor\",\"args\":[{\"t\":\"a\"},{\"t\":\"b\"}],"
+                        + "\"expect\":{\"mutated\":{\"self\":{\"t\":\"quot\"}}}}",
+                "{\"id\":\"azp-error\",\"op\":\"_C::dynamic_scaled_int8_quant\",\"args\":[{\"t\":\"q\"},{\"t\":\"x\"},{\"t\":\"s\"},{\"t\":\"azp\"}],"
+                        + "\"expect\":{\"error\":true}}"));
+        try (Suite suite = Suite.load(dir)) {
+            CaseRunner runner = new CaseRunner(Dispatcher.standard());
+            Map<String, Outcome> got = new LinkedHashMap<>();
+            for (Case c : suite.cases()) got.put(c.id(), runner.run(c, Device.CPU));
+            assertEquals(Outcome.Status.PASSED, got.get("view-first").status(), "a view given before its tensor: " + got);
+            assertEquals(Outcome.Status.PASSED, got.get("mutated-by-name").status(), "mutated named by the schema name: " + got);
+            for (String id : List.of("unknown-encoding", "unknown-dtype", "unknown-expectation", "unknown-kwarg-error", "too-many-args-error", "azp-error")) {
+                assertEquals(Outcome.Status.SKIPPED, got.get(id).status(), id + ": " + got.get(id));
+            }
+        }
+    }
+
     private static Tensor f32(double[] v) {
         Tensor t = Tensor.adopt(CpuMemory.allocate(v.length * 4L), DType.FLOAT32, v.length);
         for (int i = 0; i < v.length; i++) Elements.putDouble(t.data(), i * 4L, DType.FLOAT32, v[i]);
