@@ -299,6 +299,74 @@ class LlmContractEdgeTest {
         }
     }
 
+    /**
+     * SEMANTICS.md §8 sketch (torch.softmax, then a stable descending sort in which NaN is largest):
+     * a row with +inf, or with every logit -inf, has an all-NaN softmax, so it takes experts 0..K-1
+     * with NaN weights; -inf logits in an otherwise finite row get weight 0 and are picked last.
+     */
+    @Test
+    void topkSoftmaxOnNonFiniteRows() {
+        int experts = 8, topk = 3, tokens = 3;
+        double inf = Double.POSITIVE_INFINITY;
+        double[] g = {0, 1, inf, 2, 0, 0, 3, 0,
+                -inf, -inf, -inf, -inf, -inf, -inf, -inf, -inf,
+                -inf, 0.5, -inf, -inf, -inf, -inf, -inf, 0.25};
+        for (Device dev : DEVICES) {
+            try (Tensor gs = tensor(dev, DType.FLOAT32, g, tokens, experts); Tensor w = tensor(dev, DType.FLOAT32, new double[tokens * topk], tokens, topk);
+                 Tensor ids = tensor(dev, DType.INT32, new double[tokens * topk], tokens, topk);
+                 Tensor tei = tensor(dev, DType.INT32, new double[tokens * topk], tokens, topk)) {
+                D.call("_moe_C::topk_softmax", w, ids, tei, gs);
+                double[] wv = values(w), iv = values(ids);
+                for (int t = 0; t < 2; t++) {
+                    for (int k = 0; k < topk; k++) {
+                        assertEquals(k, (int) iv[t * topk + k], "all-NaN row " + t + " pick " + k + " on " + dev);
+                        assertTrue(Double.isNaN(wv[t * topk + k]), "all-NaN row " + t + " weight " + k + " on " + dev);
+                    }
+                }
+                double z = Math.exp(0) + Math.exp(-0.25);
+                assertArrayEquals(new double[] {1, 7, 0}, Arrays.copyOfRange(iv, 6, 9), "row with -inf logits on " + dev);
+                assertEquals(1 / z, wv[6], 1e-6, "on " + dev);
+                assertEquals(Math.exp(-0.25) / z, wv[7], 1e-6, "on " + dev);
+                assertEquals(0, wv[8], "a -inf logit's weight on " + dev);
+            }
+        }
+    }
+
+    // ---- fp8_gemm ---------------------------------------------------------------------------
+
+    /** SEMANTICS.md §15: a [..., K] with a_s [..., K/128] gives out [..., N] bf16. */
+    @Test
+    void fp8GemmWithLeadingDimensions() {
+        SplittableRandom rnd = new SplittableRandom(37);
+        int b0 = 2, b1 = 3, k = 256, n = 5, kb = 2;
+        double[] a = new double[b0 * b1 * k], bw = new double[n * k], as = new double[b0 * b1 * kb], bs = new double[kb];
+        for (int i = 0; i < a.length; i++) a[i] = e4m3Value(rnd.nextInt(16, 60)) * (rnd.nextBoolean() ? 1 : -1);   // small magnitudes: exact sums
+        for (int i = 0; i < bw.length; i++) bw[i] = e4m3Value(rnd.nextInt(16, 60)) * (rnd.nextBoolean() ? 1 : -1);
+        for (int i = 0; i < as.length; i++) as[i] = Math.scalb(1.0, -rnd.nextInt(4));
+        for (int i = 0; i < bs.length; i++) bs[i] = Math.scalb(1.0, -rnd.nextInt(4));
+        double[] want = new double[b0 * b1 * n];
+        for (int m = 0; m < b0 * b1; m++) {
+            for (int j = 0; j < n; j++) {
+                double acc = 0;
+                for (int q = 0; q < kb; q++) {
+                    double part = 0;
+                    for (int p = q * 128; p < (q + 1) * 128; p++) part += a[m * k + p] * bw[j * k + p];
+                    acc += part * as[m * kb + q] * bs[q];
+                }
+                want[m * n + j] = round(DType.BFLOAT16, (float) acc);
+            }
+        }
+        for (Device dev : DEVICES) {
+            try (Tensor at = tensor(dev, DType.FLOAT8_E4M3FN, a, b0, b1, k); Tensor ast = tensor(dev, DType.FLOAT32, as, b0, b1, kb);
+                 Tensor bt = tensor(dev, DType.FLOAT8_E4M3FN, bw, n, k); Tensor bst = tensor(dev, DType.FLOAT32, bs, 1, kb);
+                 Tensor out = (Tensor) D.call("deepseek::fp8_gemm", at, ast, bt, bst)) {
+                assertArrayEquals(new long[] {b0, b1, n}, out.sizes(), "on " + dev);
+                assertEquals(DType.BFLOAT16, out.dtype());
+                assertArrayEquals(want, values(out), "fp8_gemm [2, 3, 256] x [5, 256] on " + dev);
+            }
+        }
+    }
+
     // ---- weight_dequant ---------------------------------------------------------------------
 
     /** SEMANTICS.md §14 with block_size 64 and partial edge blocks: bf16(x * s[i/64, j/64]). */
