@@ -117,6 +117,27 @@ class SuiteFormatTest {
         }
     }
 
+    /** fp8_quant: equal decoded values (NaN of either sign included, +0 and -0) or adjacent codes pass; others fail. */
+    @Test
+    void fp8CodesCompareByDecodedValue() {
+        byte[][] pass = {{0x7F, (byte) 0xFF}, {0x00, (byte) 0x80}, {0x30, 0x31}, {0x01, (byte) 0x80}};
+        byte[][] fail = {{0x30, 0x32}, {0x7E, 0x7F}, {0x08, (byte) 0x88}};
+        for (byte[][] set : new byte[][][] {pass, fail}) {
+            for (byte[] p : set) {
+                try (Tensor a = e4m3(p[0]); Tensor e = e4m3(p[1])) {
+                    String m = Compare.fp8("x", a, e, false, null);
+                    assertEquals(set == pass, m == null, String.format("codes 0x%02x vs 0x%02x: %s", p[0], p[1], m));
+                }
+            }
+        }
+    }
+
+    private static Tensor e4m3(byte code) {
+        Tensor t = Tensor.adopt(CpuMemory.allocate(1), DType.FLOAT8_E4M3FN, 1);
+        t.data().set(java.lang.foreign.ValueLayout.JAVA_BYTE, 0, code);
+        return t;
+    }
+
     private static Tensor f32(double[] v) {
         Tensor t = Tensor.adopt(CpuMemory.allocate(v.length * 4L), DType.FLOAT32, v.length);
         for (int i = 0; i < v.length; i++) Elements.putDouble(t.data(), i * 4L, DType.FLOAT32, v[i]);
