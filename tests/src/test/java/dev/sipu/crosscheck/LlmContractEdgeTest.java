@@ -58,6 +58,49 @@ class LlmContractEdgeTest {
         return sign | best;
     }
 
+    // ---- silu_and_mul -----------------------------------------------------------------------
+
+    /**
+     * SEMANTICS.md §3: out = round(round(silu(a)) * b), silu(a) = a / (1 + exp(-a)) in fp32, on an
+     * input whose rows are spaced apart ([2, 3, 2d] viewed out of [2, 3, 2d + 6]) and with the edge
+     * values: -inf gives NaN, a very negative a gives -0, NaN propagates, fp16 products overflow to inf.
+     */
+    @Test
+    void siluAndMulOnRowStridedInputAndEdgeValues() {
+        SplittableRandom rnd = new SplittableRandom(38);
+        int b0 = 2, b1 = 3, d = 19, pad = 6, rows = b0 * b1, w = 2 * d + pad;
+        for (DType t : new DType[] {DType.FLOAT32, DType.BFLOAT16, DType.FLOAT16}) {
+            double[] x = stored(t, normal(rnd, rows * w));
+            x[0] = Double.NEGATIVE_INFINITY;
+            x[1] = -200;
+            x[2] = Double.NaN;
+            x[w + 3] = 60000;
+            x[w + 3 + d] = 60000;   // 3.6e9: inf in fp16, finite in bf16 and fp32
+            x = stored(t, x);
+            double[] want = new double[rows * d];
+            for (int r = 0; r < rows; r++) {
+                for (int i = 0; i < d; i++) {
+                    float a = (float) x[r * w + i], bb = (float) x[r * w + d + i];
+                    float silu = a / (1f + (float) Math.exp(-a));
+                    want[r * d + i] = round(t, (float) round(t, silu) * bb);
+                }
+            }
+            for (Device dev : DEVICES) {
+                try (Tensor xs = tensor(dev, t, x, b0, b1, w);
+                     Tensor xv = xs.asStrided(new long[] {b0, b1, 2 * d}, new long[] {(long) b1 * w, w, 1}, 0);
+                     Tensor out = tensor(dev, t, new double[rows * d], b0, b1, d)) {
+                    D.call("_C::silu_and_mul", out, xv);
+                    double[] got = values(out);
+                    String what = "silu_and_mul " + t + " on " + dev;
+                    assertTrue(Double.isNaN(got[0]) && Double.isNaN(got[2]), what + ": -inf and NaN give NaN");
+                    assertTrue(want[1] == 0 && Double.doubleToRawLongBits(want[1]) == Double.doubleToRawLongBits(got[1]), what + ": silu(-200) is -0, times b");
+                    assertEquals(t == DType.FLOAT16 ? Double.POSITIVE_INFINITY : want[d + 3], got[d + 3], what + ": large product");
+                    LlmCrossCheckTest.closeUlps(what, want, got, t, t == DType.FLOAT32 ? 2 : 1);
+                }
+            }
+        }
+    }
+
     // ---- rotary_embedding -------------------------------------------------------------------
 
     /**
