@@ -234,6 +234,49 @@ class LlmContractEdgeTest {
         }
     }
 
+    /**
+     * vLLM's per-token kernels take input [..., H] as numel / H tokens: a [2, 3, H] input whose rows
+     * are spaced apart evenly, scale [2, 3, 1]. Leading dimensions that do not step evenly (a slice of
+     * the middle dimension) are rejected before anything is written.
+     */
+    @Test
+    void perTokenQuantizationOfThreeDimensionalInputs() {
+        SplittableRandom rnd = new SplittableRandom(39);
+        int b0 = 2, b1 = 3, h = 45, pad = 3, rows = b0 * b1;
+        double[] x = stored(DType.BFLOAT16, normal(rnd, rows * (h + pad)));
+        for (boolean int8 : new boolean[] {false, true}) {
+            double[] wantCodes = new double[rows * h], wantScales = new double[rows];
+            for (int r = 0; r < rows; r++) {
+                float amax = 0;
+                for (int i = 0; i < h; i++) amax = Math.max(amax, (float) Math.abs(x[r * (h + pad) + i]));
+                float s = int8 ? amax / 127f : Math.max(amax / 448f, 1f / (448f * 512f));
+                wantScales[r] = s;
+                for (int i = 0; i < h; i++) {
+                    float v = (float) x[r * (h + pad) + i] / s;
+                    wantCodes[r * h + i] = int8 ? Math.max(-128, Math.min(127, Math.rint(v))) + 0.0 : (byte) e4m3Sat(v);
+                }
+            }
+            String op = int8 ? "_C::dynamic_scaled_int8_quant" : "_C::dynamic_per_token_scaled_fp8_quant";
+            DType rt = int8 ? DType.INT8 : DType.FLOAT8_E4M3FN;
+            for (Device dev : DEVICES) {
+                try (Tensor xs = tensor(dev, DType.BFLOAT16, x, b0, b1, h + pad);
+                     Tensor xv = xs.asStrided(new long[] {b0, b1, h}, new long[] {(long) b1 * (h + pad), h + pad, 1}, 0);
+                     Tensor out = tensor(dev, rt, new double[rows * h], b0, b1, h); Tensor s = tensor(dev, DType.FLOAT32, new double[rows], b0, b1, 1)) {
+                    D.call(op, new Object[] {out, xv, s, null}, Map.of());
+                    String what = op + " [2, 3, " + h + "] on " + dev;
+                    assertArrayEquals(wantScales, values(s), what + ": scales");
+                    assertArrayEquals(wantCodes, int8 ? values(out) : bitsOf(out), what + ": codes");
+                }
+                try (Tensor xs = tensor(dev, DType.BFLOAT16, normal(rnd, b0 * 4 * h), b0, 4, h);
+                     Tensor xv = xs.asStrided(new long[] {b0, b1, h}, new long[] {4L * h, h, 1}, 0);
+                     Tensor out = tensor(dev, rt, new double[rows * h], b0, b1, h); Tensor s = tensor(dev, DType.FLOAT32, new double[rows], b0, b1, 1)) {
+                    assertThrows(SipuException.class, () -> D.call(op, new Object[] {out, xv, s, null}, Map.of()), "uneven rows on " + dev);
+                    assertArrayEquals(new double[rows], values(s), "scales untouched on " + dev);
+                }
+            }
+        }
+    }
+
     /** OPS.md: int8 result = round-half-even(x / scale), scale = amax / 127: ties go to the even integer. */
     @Test
     void perTokenInt8RoundsHalfToEven() {

@@ -89,19 +89,29 @@ public final class LlmMeta {
     }
 
     /**
-     * {@code dynamic_per_token_scaled_fp8_quant(result!, input, scale!, scale_ub?)} and the int8 form
-     * {@code dynamic_scaled_int8_quant(result!, input, scale!, azp?)}, symmetric only (no azp).
+     * The rows of a per-token quantization: input and result [..., H] seen as [rows, H], each with one
+     * row stride (their leading dimensions step evenly).
      */
-    public static void perTokenQuant(Call c, DType result) {
+    public record PerToken(long rows, long h, long inputRowStride, long resultRowStride) {}
+
+    /**
+     * {@code dynamic_per_token_scaled_fp8_quant(result!, input, scale!, scale_ub?)} and the int8 form
+     * {@code dynamic_scaled_int8_quant(result!, input, scale!, azp?)}, symmetric only (no azp). As
+     * vLLM's kernels, input [..., H] holds numel / H tokens (OPS.md: "per row"); scale holds one
+     * value per token.
+     */
+    public static PerToken perTokenQuant(Call c, DType result) {
         Tensor out = c.tensor(0), x = c.tensor(1), s = c.tensor(2);
-        if (x.dim() != 2) throw c.error(1, "must be [num_tokens, hidden], got " + Arrays.toString(x.sizes()));
+        if (x.dim() == 0) throw c.error(1, "must be [..., hidden], got a 0-d tensor");
         floatArg(c, 1);
-        if (x.stride(-1) != 1 && x.size(1) > 1) throw c.error(1, "last dimension must be contiguous");
+        if (x.stride(-1) != 1 && x.size(-1) > 1) throw c.error(1, "last dimension must be contiguous");
         shape(c, 0, x.sizes());
         dtype(c, 0, result);
-        if (out.stride(-1) != 1 && out.size(1) > 1) throw c.error(0, "last dimension must be contiguous");
+        if (out.stride(-1) != 1 && out.size(-1) > 1) throw c.error(0, "last dimension must be contiguous");
+        long rows = NormMeta.rows(x), h = x.size(-1);
+        long xs = rowStride(c, 1, x), os = rowStride(c, 0, out);
         dtype(c, 2, DType.FLOAT32);
-        if (s.numel() != x.size(0)) throw c.error(2, "must hold one scale per token (" + x.size(0) + "), got " + Arrays.toString(s.sizes()));
+        if (s.numel() != rows) throw c.error(2, "must hold one scale per token (" + rows + "), got " + Arrays.toString(s.sizes()));
         contiguous(c, 2);
         Tensor ub = c.optTensor(3);
         if (result == DType.INT8) {
@@ -110,6 +120,19 @@ public final class LlmMeta {
         } else if (ub != null && ub.numel() != 1) {
             throw c.error(3, "must hold one value");
         }
+        return new PerToken(rows, h, xs, os);
+    }
+
+    /** The one stride between consecutive rows of a [..., H] tensor whose leading dimensions step evenly. */
+    private static long rowStride(Call c, int i, Tensor t) {
+        long stride = -1, next = 0;
+        for (int d = t.dim() - 2; d >= 0; d--) {
+            if (t.size(d) == 1) continue;
+            if (stride < 0) stride = t.stride(d);
+            else if (t.stride(d) != next) throw c.error(i, "its rows must be evenly spaced (leading strides " + Arrays.toString(t.strides()) + ")");
+            next = t.stride(d) * t.size(d);
+        }
+        return stride < 0 ? t.size(-1) : stride;
     }
 
     /** {@code act_quant(x, block_size, scale_fmt)}: returns [rows, K] and the output shapes. */
