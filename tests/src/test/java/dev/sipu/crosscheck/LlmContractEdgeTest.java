@@ -146,6 +146,43 @@ class LlmContractEdgeTest {
         }
     }
 
+    /**
+     * SEMANTICS.md §4: positions [B, S] with query [B, S, heads * head_size] or [B, S, heads,
+     * head_size] and key likewise: the same rotation as on the B * S tokens in order. A query whose
+     * leading dimensions are not [B, S] is rejected before anything is written.
+     */
+    @Test
+    void rotaryEmbeddingWithBatchedPositions() {
+        SplittableRandom rnd = new SplittableRandom(40);
+        int b = 2, sq = 3, tokens = b * sq, maxPos = 50, head = 32, rot = 16, qHeads = 2, kHeads = 1;
+        double[] cache = stored(DType.BFLOAT16, cosSinCache(maxPos, rot));
+        for (boolean neox : new boolean[] {true, false}) {
+            for (boolean perHead : new boolean[] {true, false}) {
+                double[] pos = new double[tokens];
+                for (int i = 0; i < tokens; i++) pos[i] = rnd.nextInt(maxPos);
+                double[] q = stored(DType.BFLOAT16, normal(rnd, tokens * qHeads * head)), k = stored(DType.BFLOAT16, normal(rnd, tokens * kHeads * head));
+                double[] wantQ = rotaryReference(DType.BFLOAT16, q, pos, cache, qHeads, head, rot, neox);
+                double[] wantK = rotaryReference(DType.BFLOAT16, k, pos, cache, kHeads, head, rot, neox);
+                for (Device dev : DEVICES) {
+                    long[] qShape = perHead ? new long[] {b, sq, qHeads, head} : new long[] {b, sq, (long) qHeads * head};
+                    try (Tensor p = tensor(dev, DType.INT64, pos, b, sq); Tensor cs = tensor(dev, DType.BFLOAT16, cache, maxPos, rot);
+                         Tensor qt = tensor(dev, DType.BFLOAT16, q, qShape); Tensor kt = tensor(dev, DType.BFLOAT16, k, b, sq, (long) kHeads * head)) {
+                        D.call("_C::rotary_embedding", new Object[] {p, qt, kt, (long) head, cs, neox}, Map.of());
+                        String what = (neox ? "neox" : "gptj") + (perHead ? " [B, S, H, D]" : " [B, S, H*D]") + " on " + dev;
+                        assertArrayEquals(wantQ, values(qt), "query " + what);
+                        assertArrayEquals(wantK, values(kt), "key " + what);
+                    }
+                    try (Tensor p = tensor(dev, DType.INT64, pos, b, sq); Tensor cs = tensor(dev, DType.BFLOAT16, cache, maxPos, rot);
+                         Tensor qt = tensor(dev, DType.BFLOAT16, q, tokens, qHeads, head)) {
+                        assertThrows(SipuException.class, () -> D.call("_C::rotary_embedding", new Object[] {p, qt, null, (long) head, cs, neox}, Map.of()),
+                                "query [T, H, D] with positions [B, S] on " + dev);
+                        assertArrayEquals(q, values(qt), "query untouched on " + dev);
+                    }
+                }
+            }
+        }
+    }
+
     /** rows of width w spread to width w + pad, the padding holding 7. */
     private static double[] padded(double[] v, int rows, int w, int pad) {
         double[] r = new double[rows * (w + pad)];

@@ -58,22 +58,78 @@ public final class LlmMeta {
         return h;
     }
 
+    /**
+     * The operands of a rotary embedding with the tokens in one dimension: positions [T], query and
+     * key [T, heads * head_size] or [T, heads, head_size] (key null when None). For positions [B, S]
+     * (SEMANTICS.md §4: query and key then lead with [B, S]) these are views merging B and S, which
+     * {@link #close()} releases; otherwise the arguments themselves.
+     */
+    public record Rotary(Tensor positions, Tensor query, Tensor key, boolean views) implements AutoCloseable {
+        @Override
+        public void close() {
+            if (!views) return;
+            positions.close();
+            query.close();
+            if (key != null) key.close();
+        }
+    }
+
     /** {@code rotary_embedding(positions, query!, key!?, head_size, cos_sin_cache, is_neox)}. */
-    public static void rotary(Call c) {
+    public static Rotary rotary(Call c) {
         Tensor pos = c.tensor(0), q = c.tensor(1), k = c.optTensor(2), cache = c.tensor(4);
         long headSize = c.i64(3);
-        if (pos.dim() != 1) throw c.error(0, "must be 1-D [num_tokens], got " + Arrays.toString(pos.sizes()));
+        if (pos.dim() != 1 && pos.dim() != 2) throw c.error(0, "must be [num_tokens] or [batch, seq], got " + Arrays.toString(pos.sizes()));
         integral(c, 0);
         if (headSize <= 0) throw c.error(3, "must be positive, got " + headSize);
         if (cache.dim() != 2 || cache.size(1) % 2 != 0 || !cache.dtype().isFloatingPoint()) {
             throw c.error(4, "must be a float [max_position, rot_dim] with an even rot_dim, got " + cache.dtype() + Arrays.toString(cache.sizes()));
         }
         if (cache.size(1) > headSize) throw c.error(4, "rot_dim " + cache.size(1) + " exceeds head_size " + headSize);
-        qk(c, 1, q, pos.size(0), headSize);
-        if (k != null) {
-            qk(c, 2, k, pos.size(0), headSize);
-            if (k.dtype() != q.dtype()) throw c.error(2, "dtype " + k.dtype() + " differs from query's " + q.dtype());
+        if (pos.dim() == 2) {
+            long b = pos.size(0), s = pos.size(1);
+            merged(c, 1, q, b, s);
+            if (k != null) merged(c, 2, k, b, s);
+            if (b > 1 && s > 1 && pos.stride(0) != pos.stride(1) * s) throw c.error(0, "its rows must be evenly spaced");
         }
+        Tensor pv = null, qv = null, kv = null;
+        try {
+            if (pos.dim() == 2) {
+                pv = pos.asStrided(new long[] {pos.size(0) * pos.size(1)}, new long[] {pos.size(1) == 1 ? pos.stride(0) : pos.stride(1)}, pos.offset());
+                qv = tokensFirst(q);
+                kv = k == null ? null : tokensFirst(k);
+            }
+            Tensor p1 = pv != null ? pv : pos, q1 = qv != null ? qv : q, k1 = kv != null ? kv : k;
+            qk(c, 1, q1, p1.size(0), headSize);
+            if (k1 != null) {
+                qk(c, 2, k1, p1.size(0), headSize);
+                if (k1.dtype() != q1.dtype()) throw c.error(2, "dtype " + k1.dtype() + " differs from query's " + q1.dtype());
+            }
+            return new Rotary(p1, q1, k1, pv != null);
+        } catch (RuntimeException e) {
+            for (Tensor t : new Tensor[] {pv, qv, kv}) if (t != null) t.close();
+            throw e;
+        }
+    }
+
+    /** Query or key leading with [b, s] whose two dimensions merge into one token dimension. */
+    private static void merged(Call c, int i, Tensor x, long b, long s) {
+        if ((x.dim() != 3 && x.dim() != 4) || x.size(0) != b || x.size(1) != s) {
+            throw c.error(i, "must be [" + b + ", " + s + ", heads * head_size] or [" + b + ", " + s + ", heads, head_size] for positions ["
+                    + b + ", " + s + "], got " + Arrays.toString(x.sizes()));
+        }
+        if (b > 1 && s > 1 && x.stride(0) != x.stride(1) * s) throw c.error(i, "its batch and sequence dimensions must step evenly");
+    }
+
+    /** [b, s, ...] as [b * s, ...]. */
+    private static Tensor tokensFirst(Tensor x) {
+        long[] sizes = new long[x.dim() - 1], strides = new long[x.dim() - 1];
+        sizes[0] = x.size(0) * x.size(1);
+        strides[0] = x.size(1) == 1 ? x.stride(0) : x.stride(1);
+        for (int d = 2; d < x.dim(); d++) {
+            sizes[d - 1] = x.size(d);
+            strides[d - 1] = x.stride(d);
+        }
+        return x.asStrided(sizes, strides, x.offset());
     }
 
     private static void qk(Call c, int i, Tensor x, long tokens, long headSize) {
