@@ -123,6 +123,13 @@ public final class CaseRunner {
             return m;
         }
 
+        /** The schema position of a mutated key (an index or a name). */
+        private int position(String key) {
+            if (!key.isEmpty() && key.chars().allMatch(Character::isDigit)) return Integer.parseInt(key);
+            int i = schema.indexOf(key);
+            return i < 0 ? Integer.MAX_VALUE : i;
+        }
+
         /** A mutated/aliases key: an argument index, or a schema name (given by keyword or positionally). */
         private Object argument(String key) {
             if (!key.isEmpty() && key.chars().allMatch(Character::isDigit)) {
@@ -176,6 +183,8 @@ public final class CaseRunner {
                 want.put(f.getKey(), (Tensor) a.decode(f.getValue()));
             }
             List<String> keys = new ArrayList<>(actual.keySet());
+            // (weights, ids[, token_expert_indices]) in schema order, whatever the order of the JSON keys
+            keys.sort(java.util.Comparator.comparingInt(this::position));
             if (mode.equals("topk_routing")) {
                 String m = Compare.routing("mutated", actual.get(keys.get(0)), actual.get(keys.get(1)),
                         want.get(keys.get(0)), want.get(keys.get(1)), c.tol());

@@ -88,6 +88,14 @@ class SuiteFormatTest {
         tensors.put("s", s);
         Tensor azp = Tensor.adopt(CpuMemory.allocate(8), DType.INT32, 2, 1);
         tensors.put("azp", azp);
+        // topk_softmax of one token over 3 experts, top 2: softmax([0, ln 3, ln 2]) = [1/6, 1/2, 1/3]
+        tensors.put("gating", f32(new double[] {0, Math.log(3), Math.log(2)}, 1, 3));
+        tensors.put("w", f32(new double[2], 1, 2));
+        tensors.put("ids", i32(0, 0));
+        tensors.put("tei", i32(0, 0));
+        tensors.put("w_want", f32(new double[] {1 / 3.0, 1 / 2.0}, 1, 2));
+        tensors.put("ids_want", i32(2, 1));
+        tensors.put("tei_want", i32(0, 1));
         SafeTensors.write(dir.resolve("names.safetensors"), tensors, Map.of());
         tensors.values().forEach(Tensor::close);
         String add = "\"op\":\"aten::add.Tensor\",";
@@ -103,6 +111,8 @@ class SuiteFormatTest {
                 "{\"id\":\"too-many-args-error\"," + add + "\"args\":[{\"t\":\"a\"},{\"t\":\"b\"},{\"int\":1},{\"int\":1}],\"expect\":{\"error\":true}}",
                 "{\"id\":\"mutated-by-name\",\"op\":\"aten::div_.Tensor\",\"args\":[{\"t\":\"a\"},{\"t\":\"b\"}],"
                         + "\"expect\":{\"mutated\":{\"self\":{\"t\":\"quot\"}}}}",
+                "{\"id\":\"routing-keys-reversed\",\"op\":\"_moe_C::topk_softmax\",\"args\":[{\"t\":\"w\"},{\"t\":\"ids\"},{\"t\":\"tei\"},{\"t\":\"gating\"}],"
+                        + "\"expect\":{\"mutated\":{\"2\":{\"t\":\"tei_want\"},\"1\":{\"t\":\"ids_want\"},\"0\":{\"t\":\"w_want\"}}},\"compare\":\"topk_routing\"}",
                 "{\"id\":\"azp-error\",\"op\":\"_C::dynamic_scaled_int8_quant\",\"args\":[{\"t\":\"q\"},{\"t\":\"x\"},{\"t\":\"s\"},{\"t\":\"azp\"}],"
                         + "\"expect\":{\"error\":true}}"));
         try (Suite suite = Suite.load(dir)) {
@@ -111,6 +121,7 @@ class SuiteFormatTest {
             for (Case c : suite.cases()) got.put(c.id(), runner.run(c, Device.CPU));
             assertEquals(Outcome.Status.PASSED, got.get("view-first").status(), "a view given before its tensor: " + got);
             assertEquals(Outcome.Status.PASSED, got.get("mutated-by-name").status(), "mutated named by the schema name: " + got);
+            assertEquals(Outcome.Status.PASSED, got.get("routing-keys-reversed").status(), "topk_routing keys in any order: " + got);
             for (String id : List.of("unknown-encoding", "unknown-dtype", "unknown-expectation", "unknown-kwarg-error", "too-many-args-error", "azp-error")) {
                 assertEquals(Outcome.Status.SKIPPED, got.get(id).status(), id + ": " + got.get(id));
             }
@@ -130,6 +141,18 @@ class SuiteFormatTest {
                 }
             }
         }
+    }
+
+    private static Tensor f32(double[] v, long... shape) {
+        Tensor t = Tensor.adopt(CpuMemory.allocate(v.length * 4L), DType.FLOAT32, shape);
+        for (int i = 0; i < v.length; i++) Elements.putDouble(t.data(), i * 4L, DType.FLOAT32, v[i]);
+        return t;
+    }
+
+    private static Tensor i32(int... v) {
+        Tensor t = Tensor.adopt(CpuMemory.allocate(v.length * 4L), DType.INT32, 1, v.length);
+        for (int i = 0; i < v.length; i++) t.data().setAtIndex(java.lang.foreign.ValueLayout.JAVA_INT, i, v[i]);
+        return t;
     }
 
     private static Tensor e4m3(byte code) {
