@@ -32,7 +32,7 @@ final class Arguments implements AutoCloseable {
 
     /** A stored tensor, as a CPU tensor viewing the file (not owned by this object). */
     Tensor stored(String name) {
-        if (file.tensors() == null) throw new SipuException("suite file " + file.name() + " has no .safetensors");
+        if (file.tensors() == null) throw new Undecodable(file.problem());
         Tensor t = file.tensors().get(name);
         made.add(t);
         return t;

@@ -128,6 +128,29 @@ class SuiteFormatTest {
         }
     }
 
+    /** A .safetensors the reader cannot take (a dtype outside FORMAT.md's list) skips that file's cases, not the suite. */
+    @Test
+    void anUnreadableTensorFileSkipsOnlyItsCases() throws IOException {
+        byte[] header = "{\"x\":{\"dtype\":\"U16\",\"shape\":[1],\"data_offsets\":[0,2]}}".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+        java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(8 + header.length + 2).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        b.putLong(header.length).put(header).putShort((short) 7);
+        Files.write(dir.resolve("bad.safetensors"), b.array());
+        Files.write(dir.resolve("bad.jsonl"), List.of("{\"id\":\"u16\",\"op\":\"aten::neg\",\"args\":[{\"t\":\"x\"}],\"expect\":{\"returns\":{\"t\":\"x\"}}}"));
+        Map<String, Tensor> tensors = new LinkedHashMap<>();
+        tensors.put("a", f32(new double[] {1, -2}));
+        tensors.put("na", f32(new double[] {-1, 2}));
+        SafeTensors.write(dir.resolve("good.safetensors"), tensors, Map.of());
+        tensors.values().forEach(Tensor::close);
+        Files.write(dir.resolve("good.jsonl"), List.of("{\"id\":\"neg\",\"op\":\"aten::neg\",\"args\":[{\"t\":\"a\"}],\"expect\":{\"returns\":{\"t\":\"na\"}}}"));
+        try (Suite suite = Suite.load(dir)) {
+            CaseRunner runner = new CaseRunner(Dispatcher.standard());
+            Map<String, Outcome> got = new LinkedHashMap<>();
+            for (Case c : suite.cases()) got.put(c.id(), runner.run(c, Device.CPU));
+            assertEquals(Outcome.Status.SKIPPED, got.get("u16").status(), "" + got);
+            assertEquals(Outcome.Status.PASSED, got.get("neg").status(), "" + got);
+        }
+    }
+
     /** fp8_quant: equal decoded values (NaN of either sign included, +0 and -0) or adjacent codes pass; others fail. */
     @Test
     void fp8CodesCompareByDecodedValue() {
