@@ -11,6 +11,7 @@ import dev.sipu.dispatch.Dispatcher;
 
 import java.util.ArrayList;
 import java.util.Collections;
+import java.util.Iterator;
 import java.util.List;
 
 /**
@@ -31,16 +32,46 @@ final class Arguments implements AutoCloseable {
 
     /** A stored tensor, as a CPU tensor viewing the file (not owned by this object). */
     Tensor stored(String name) {
-        if (file.tensors() == null) throw new SipuException("suite file " + file.name() + " has no .safetensors");
+        if (file.tensors() == null) throw new Undecodable(file.problem());
         Tensor t = file.tensors().get(name);
         made.add(t);
         return t;
     }
 
+    /** Keys of FORMAT.md's value encodings; "view" only qualifies "t". */
+    private static final java.util.Set<String> KINDS = java.util.Set.of("t", "int", "float", "bool", "ints", "floats", "bools",
+            "list", "none", "dtype", "str", "device", "memory_format", "layout");
+
+    /** A value this runner cannot decode: the case cannot run here (reported skipped, never passed). */
+    static final class Undecodable extends RuntimeException {
+        Undecodable(String why) { super(why); }
+    }
+
     Object decode(JsonNode v) {
-        if (v == null || v.isNull() || v.isEmpty() && v.isObject()) return null;
-        String kind = v.fieldNames().next();
+        if (v == null || v.isNull()) return null;
+        if (!v.isObject()) throw new Undecodable("value " + v + " is not one of FORMAT.md's encodings");
+        // The encoding is named by its key, whatever the order of the object's fields.
+        String kind = null;
+        for (Iterator<String> it = v.fieldNames(); it.hasNext(); ) {
+            String f = it.next();
+            if (KINDS.contains(f)) {
+                if (kind != null) throw new Undecodable("value " + v + " names two encodings");
+                kind = f;
+            } else if (!(f.equals("view") && v.has("t"))) {
+                throw new Undecodable("unknown value encoding '" + f + "' in " + v);
+            }
+        }
+        if (kind == null) throw new Undecodable("value " + v + " names no encoding");
         JsonNode x = v.get(kind);
+        try {
+            return decode(kind, x, v);
+        } catch (IllegalArgumentException e) {
+            // an unknown dtype, memory format, layout or device name
+            throw new Undecodable(kind + " " + x + ": " + e.getMessage());
+        }
+    }
+
+    private Object decode(String kind, JsonNode x, JsonNode v) {
         return switch (kind) {
             case "t" -> tensor(x.asText(), v.get("view"));
             case "int" -> x.asLong();
@@ -72,7 +103,7 @@ final class Arguments implements AutoCloseable {
             case "device" -> "target".equals(x.asText()) ? device : Device.parse(x.asText());
             case "memory_format" -> MemoryFormat.parse(x.asText());
             case "layout" -> Layout.parse(x.asText());
-            default -> throw new SipuException("unknown value encoding '" + kind + "'");
+            default -> throw new Undecodable("unknown value encoding '" + kind + "'");
         };
     }
 

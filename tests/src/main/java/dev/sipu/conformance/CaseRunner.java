@@ -24,6 +24,8 @@ import java.util.Map;
  * host copies with the case's comparison mode.
  */
 public final class CaseRunner {
+    private static final java.util.Set<String> EXPECTATIONS = java.util.Set.of("returns", "mutated", "aliases", "error", "torch_error");
+
     private final Dispatcher dispatcher;
 
     public CaseRunner(Dispatcher dispatcher) { this.dispatcher = dispatcher; }
@@ -50,7 +52,20 @@ public final class CaseRunner {
             // Comparing by some other rule than the case asks for could pass what should fail.
             return Outcome.skipped("compare mode '" + c.compare() + "' is not one of FORMAT.md's " + Compare.MODES);
         }
+        for (Iterator<String> it = c.expect().fieldNames(); it.hasNext(); ) {
+            String f = it.next();
+            // An expectation the runner does not check could pass what should fail.
+            if (!EXPECTATIONS.contains(f)) return Outcome.skipped("unknown expectation '" + f + "' (FORMAT.md has " + EXPECTATIONS + ")");
+        }
         OpSchema schema = dispatcher.table().get(c.op());
+        // A call this library's schema cannot even bind (a newer signature's extra arguments) cannot run
+        // here; the binding error must not count as the library rejecting a bad input.
+        if (c.args().size() > schema.arguments().size()) {
+            return Outcome.skipped(c.args().size() + " positional arguments for the " + schema.arguments().size() + "-argument schema of " + c.op());
+        }
+        for (String k : c.kwargs().keySet()) {
+            if (schema.indexOf(k) < 0) return Outcome.skipped("keyword '" + k + "' is not an argument of this library's " + c.op());
+        }
         try (Arguments a = new Arguments(dispatcher, device, c.file())) {
             Object[] args = new Object[c.args().size()];
             for (int i = 0; i < args.length; i++) args[i] = a.decode(c.args().get(i));
@@ -70,6 +85,8 @@ public final class CaseRunner {
             if (c.expectsError()) return Outcome.failed("expected an error, but the call returned " + describe(result));
             String problem = new Checker(c, schema, a, args, kwargs, result).check();
             return problem == null ? Outcome.passed() : Outcome.failed(problem);
+        } catch (Arguments.Undecodable e) {
+            return Outcome.skipped("cannot decode the case: " + e.getMessage());
         } catch (SipuException | IllegalArgumentException | IllegalStateException e) {
             return Outcome.failed("could not set the case up: " + e.getMessage());
         }
@@ -106,12 +123,23 @@ public final class CaseRunner {
             return m;
         }
 
+        /** The schema position of a mutated key (an index or a name). */
+        private int position(String key) {
+            if (!key.isEmpty() && key.chars().allMatch(Character::isDigit)) return Integer.parseInt(key);
+            int i = schema.indexOf(key);
+            return i < 0 ? Integer.MAX_VALUE : i;
+        }
+
+        /** A mutated/aliases key: an argument index, or a schema name (given by keyword or positionally). */
         private Object argument(String key) {
-            if (key.chars().allMatch(Character::isDigit)) {
+            if (!key.isEmpty() && key.chars().allMatch(Character::isDigit)) {
                 int i = Integer.parseInt(key);
-                return i < args.length ? args[i] : kwargs.get(schema.arguments().get(i).name());
+                if (i < args.length) return args[i];
+                return i < schema.arguments().size() ? kwargs.get(schema.arguments().get(i).name()) : null;
             }
-            return kwargs.get(key);
+            if (kwargs.containsKey(key)) return kwargs.get(key);
+            int i = schema.indexOf(key);
+            return i >= 0 && i < args.length ? args[i] : null;
         }
 
         /** The bound value of a schema argument (positional, keyword or default). */
@@ -155,6 +183,8 @@ public final class CaseRunner {
                 want.put(f.getKey(), (Tensor) a.decode(f.getValue()));
             }
             List<String> keys = new ArrayList<>(actual.keySet());
+            // (weights, ids[, token_expert_indices]) in schema order, whatever the order of the JSON keys
+            keys.sort(java.util.Comparator.comparingInt(this::position));
             if (mode.equals("topk_routing")) {
                 String m = Compare.routing("mutated", actual.get(keys.get(0)), actual.get(keys.get(1)),
                         want.get(keys.get(0)), want.get(keys.get(1)), c.tol());

@@ -27,14 +27,18 @@ public final class Suite implements AutoCloseable {
     public static final class File implements AutoCloseable {
         final String name;
         final SafeTensors tensors;
+        final String problem;
 
-        File(String name, SafeTensors tensors) {
+        File(String name, SafeTensors tensors, String problem) {
             this.name = name;
             this.tensors = tensors;
+            this.problem = problem;
         }
 
         public String name() { return name; }
         public SafeTensors tensors() { return tensors; }
+        /** Why the file's tensors could not be read (its .safetensors missing or unreadable), or null. */
+        public String problem() { return problem; }
 
         @Override public void close() { if (tensors != null) tensors.close(); }
     }
@@ -62,7 +66,7 @@ public final class Suite implements AutoCloseable {
             for (Path p : jsonl) {
                 String name = p.getFileName().toString().replaceFirst("\\.jsonl$", "");
                 Path st = dir.resolve(name + ".safetensors");
-                File f = new File(name, Files.exists(st) ? SafeTensors.open(st) : null);
+                File f = open(name, st);
                 files.add(f);
                 int line = 0;
                 for (String text : Files.readAllLines(p)) {
@@ -76,6 +80,19 @@ public final class Suite implements AutoCloseable {
             throw new UncheckedIOException(e);
         }
         return new Suite(dir, files, cases);
+    }
+
+    /**
+     * A file's tensors. One the reader cannot take (a dtype outside FORMAT.md's list, a damaged
+     * header) makes that file's cases unrunnable (skipped), not the whole suite.
+     */
+    private static File open(String name, Path st) {
+        if (!Files.exists(st)) return new File(name, null, "suite file " + name + " has no .safetensors");
+        try {
+            return new File(name, SafeTensors.open(st), null);
+        } catch (IOException | RuntimeException e) {
+            return new File(name, null, "cannot read " + st.getFileName() + ": " + e.getMessage());
+        }
     }
 
     private static Case parse(JsonNode j, File f, Path p, int line) {

@@ -130,7 +130,7 @@ class LlmCrossCheckTest {
     }
 
     /** A cache of cat(cos, sin) rows with rope frequencies, as vLLM builds it. */
-    private static double[] cosSinCache(int maxPos, int rot) {
+    static double[] cosSinCache(int maxPos, int rot) {
         double[] c = new double[maxPos * rot];
         for (int p = 0; p < maxPos; p++) {
             for (int i = 0; i < rot / 2; i++) {
@@ -586,14 +586,14 @@ class LlmCrossCheckTest {
 
     // ---- helpers ----------------------------------------------------------------------------
 
-    private static double[] normal(SplittableRandom rnd, int n) {
+    static double[] normal(SplittableRandom rnd, int n) {
         double[] v = new double[n];
         for (int i = 0; i < n; i++) v[i] = rnd.nextGaussian();
         return v;
     }
 
     /** Random finite e4m3 values of both signs, every exponent. */
-    private static double[] e4m3Values(SplittableRandom rnd, int n) {
+    static double[] e4m3Values(SplittableRandom rnd, int n) {
         double[] v = new double[n];
         for (int i = 0; i < n; i++) {
             int code = rnd.nextInt(256);
@@ -617,19 +617,19 @@ class LlmCrossCheckTest {
     }
 
     /** The values as dtype t holds them. */
-    private static double[] stored(DType t, double[] v) {
+    static double[] stored(DType t, double[] v) {
         double[] r = new double[v.length];
         for (int i = 0; i < v.length; i++) r[i] = round(t, (float) v[i]);
         return r;
     }
 
     /** A contiguous tensor of dtype t holding v (rounded to t), on the device. */
-    private static Tensor tensor(Device dev, DType t, double[] v, long... shape) {
+    static Tensor tensor(Device dev, DType t, double[] v, long... shape) {
         return AtenCrossCheckTest.tensor(v, t, dev, shape);
     }
 
     /** Every element of t (any strides, any device) in row-major order. */
-    private static double[] values(Tensor t) {
+    static double[] values(Tensor t) {
         try (Tensor host = D.to(t, Device.CPU)) {
             double[] r = new double[Math.toIntExact(host.numel())];
             for (int i = 0; i < r.length; i++) {
@@ -640,7 +640,7 @@ class LlmCrossCheckTest {
     }
 
     /** The raw bits of every element (NaNs and -0 compared exactly). */
-    private static double[] bitsOf(Tensor t) {
+    static double[] bitsOf(Tensor t) {
         try (Tensor host = D.to(t, Device.CPU)) {
             double[] r = new double[Math.toIntExact(host.numel())];
             long item = host.dtype().itemSize();
@@ -658,7 +658,7 @@ class LlmCrossCheckTest {
     }
 
     /** One unit in the last place of dtype t at magnitude v (NaN only matches NaN). */
-    private static double ulp(DType t, double v) {
+    static double ulp(DType t, double v) {
         float f = (float) Math.abs(v);
         return switch (t) {
             case BFLOAT16 -> Math.ulp(f) * 65536.0;
@@ -667,7 +667,7 @@ class LlmCrossCheckTest {
         };
     }
 
-    private static void closeUlps(String what, double[] want, double[] got, DType t, int ulps) {
+    static void closeUlps(String what, double[] want, double[] got, DType t, int ulps) {
         assertEquals(want.length, got.length, what + ": element count");
         for (int i = 0; i < want.length; i++) {
             if (Double.isNaN(want[i]) != Double.isNaN(got[i])

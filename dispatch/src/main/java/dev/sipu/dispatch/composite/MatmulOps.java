@@ -1,6 +1,7 @@
 package dev.sipu.dispatch.composite;
 
 import dev.sipu.api.DType;
+import dev.sipu.api.OpNotImplementedException;
 import dev.sipu.api.Shapes;
 import dev.sipu.api.Tensor;
 import dev.sipu.dispatch.Call;
@@ -37,7 +38,7 @@ final class MatmulOps {
         if (b.size(0) != k) throw c.error(1, "mat1 and mat2 shapes cannot be multiplied (" + m + "x" + k + " and " + b.size(0) + "x" + n + ")");
         checkScale(c, 2, sa, m, true);
         checkScale(c, 3, sb, n, false);
-        if (c.optTensor(5) != null) throw c.error(5, "scale_result is not supported (only float8 outputs use it)");
+        if (c.optTensor(5) != null) throw new OpNotImplementedException(c.op(), "with scale_result (the float8-output scale)");
         DType out = c.arg(6) != null ? c.dtype(6) : a.dtype();
         if (bias != null && (bias.dim() != 1 || bias.size(0) != n)) throw c.error(4, "bias must be a vector of " + n + " elements");
         Ops ops = c.ops();

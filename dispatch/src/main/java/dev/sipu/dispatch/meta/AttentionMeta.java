@@ -2,6 +2,7 @@ package dev.sipu.dispatch.meta;
 
 import dev.sipu.api.CpuMemory;
 import dev.sipu.api.DType;
+import dev.sipu.api.OpNotImplementedException;
 import dev.sipu.api.Tensor;
 import dev.sipu.dispatch.Call;
 
@@ -92,9 +93,10 @@ public final class AttentionMeta {
     //   max_seqlen_q, max_seqlen_k, p_dropout, softmax_scale, zero_tensors, is_causal, wl, wr, softcap, return_softmax, num_splits, gen?)
     private static Plan varlen(Call c) {
         Tensor q = c.tensor(0), k = c.tensor(1), v = c.tensor(2), out = c.optTensor(3);
-        if (c.f64(12) != 0) throw c.error(12, "dropout is not supported in inference (p_dropout must be 0)");
-        if (c.arg(7) != null) throw c.error(7, "leftpad_k is not supported");
-        if (c.arg(9) != null) throw c.error(9, "alibi_slopes are not supported");
+        // valid inputs without a kernel here: "not implemented" (a conformance case using them is skipped, never passed)
+        if (c.f64(12) != 0) throw new OpNotImplementedException(c.op(), "with dropout (p_dropout must be 0)");
+        if (c.arg(7) != null) throw new OpNotImplementedException(c.op(), "with leftpad_k");
+        if (c.arg(9) != null) throw new OpNotImplementedException(c.op(), "with alibi_slopes");
         Tensor table = c.optTensor(8), used = c.optTensor(6);
         if (table != null && used == null) throw c.error(6, "is required with a block_table");
         return build(c, q, k, v, out, 3, c.tensor(4), table == null ? c.tensor(5) : null, used, table, c.f64(13),
@@ -113,8 +115,8 @@ public final class AttentionMeta {
     // _flash_attn_forward(q, k, v, dropout_p, softmax_scale, causal, wl, wr, softcap, alibi_slopes, return_softmax)
     private static Plan flash(Call c) {
         Tensor q = c.tensor(0), k = c.tensor(1), v = c.tensor(2);
-        if (c.f64(3) != 0) throw c.error(3, "dropout is not supported in inference (dropout_p must be 0)");
-        if (c.arg(9) != null) throw c.error(9, "alibi_slopes are not supported");
+        if (c.f64(3) != 0) throw new OpNotImplementedException(c.op(), "with dropout (dropout_p must be 0)");
+        if (c.arg(9) != null) throw new OpNotImplementedException(c.op(), "with alibi_slopes");
         for (int i = 0; i < 3; i++) {
             Tensor t = c.tensor(i);
             if (t.dim() != 4) throw c.error(i, "must be [B, L, H, D], got " + t.dim() + "-D");

@@ -1,6 +1,7 @@
 package dev.sipu.dispatch.meta;
 
 import dev.sipu.api.DType;
+import dev.sipu.api.OpNotImplementedException;
 import dev.sipu.api.Tensor;
 import dev.sipu.dispatch.Call;
 
@@ -57,22 +58,78 @@ public final class LlmMeta {
         return h;
     }
 
+    /**
+     * The operands of a rotary embedding with the tokens in one dimension: positions [T], query and
+     * key [T, heads * head_size] or [T, heads, head_size] (key null when None). For positions [B, S]
+     * (SEMANTICS.md §4: query and key then lead with [B, S]) these are views merging B and S, which
+     * {@link #close()} releases; otherwise the arguments themselves.
+     */
+    public record Rotary(Tensor positions, Tensor query, Tensor key, boolean views) implements AutoCloseable {
+        @Override
+        public void close() {
+            if (!views) return;
+            positions.close();
+            query.close();
+            if (key != null) key.close();
+        }
+    }
+
     /** {@code rotary_embedding(positions, query!, key!?, head_size, cos_sin_cache, is_neox)}. */
-    public static void rotary(Call c) {
+    public static Rotary rotary(Call c) {
         Tensor pos = c.tensor(0), q = c.tensor(1), k = c.optTensor(2), cache = c.tensor(4);
         long headSize = c.i64(3);
-        if (pos.dim() != 1) throw c.error(0, "must be 1-D [num_tokens], got " + Arrays.toString(pos.sizes()));
+        if (pos.dim() != 1 && pos.dim() != 2) throw c.error(0, "must be [num_tokens] or [batch, seq], got " + Arrays.toString(pos.sizes()));
         integral(c, 0);
         if (headSize <= 0) throw c.error(3, "must be positive, got " + headSize);
         if (cache.dim() != 2 || cache.size(1) % 2 != 0 || !cache.dtype().isFloatingPoint()) {
             throw c.error(4, "must be a float [max_position, rot_dim] with an even rot_dim, got " + cache.dtype() + Arrays.toString(cache.sizes()));
         }
         if (cache.size(1) > headSize) throw c.error(4, "rot_dim " + cache.size(1) + " exceeds head_size " + headSize);
-        qk(c, 1, q, pos.size(0), headSize);
-        if (k != null) {
-            qk(c, 2, k, pos.size(0), headSize);
-            if (k.dtype() != q.dtype()) throw c.error(2, "dtype " + k.dtype() + " differs from query's " + q.dtype());
+        if (pos.dim() == 2) {
+            long b = pos.size(0), s = pos.size(1);
+            merged(c, 1, q, b, s);
+            if (k != null) merged(c, 2, k, b, s);
+            if (b > 1 && s > 1 && pos.stride(0) != pos.stride(1) * s) throw c.error(0, "its rows must be evenly spaced");
         }
+        Tensor pv = null, qv = null, kv = null;
+        try {
+            if (pos.dim() == 2) {
+                pv = pos.asStrided(new long[] {pos.size(0) * pos.size(1)}, new long[] {pos.size(1) == 1 ? pos.stride(0) : pos.stride(1)}, pos.offset());
+                qv = tokensFirst(q);
+                kv = k == null ? null : tokensFirst(k);
+            }
+            Tensor p1 = pv != null ? pv : pos, q1 = qv != null ? qv : q, k1 = kv != null ? kv : k;
+            qk(c, 1, q1, p1.size(0), headSize);
+            if (k1 != null) {
+                qk(c, 2, k1, p1.size(0), headSize);
+                if (k1.dtype() != q1.dtype()) throw c.error(2, "dtype " + k1.dtype() + " differs from query's " + q1.dtype());
+            }
+            return new Rotary(p1, q1, k1, pv != null);
+        } catch (RuntimeException e) {
+            for (Tensor t : new Tensor[] {pv, qv, kv}) if (t != null) t.close();
+            throw e;
+        }
+    }
+
+    /** Query or key leading with [b, s] whose two dimensions merge into one token dimension. */
+    private static void merged(Call c, int i, Tensor x, long b, long s) {
+        if ((x.dim() != 3 && x.dim() != 4) || x.size(0) != b || x.size(1) != s) {
+            throw c.error(i, "must be [" + b + ", " + s + ", heads * head_size] or [" + b + ", " + s + ", heads, head_size] for positions ["
+                    + b + ", " + s + "], got " + Arrays.toString(x.sizes()));
+        }
+        if (b > 1 && s > 1 && x.stride(0) != x.stride(1) * s) throw c.error(i, "its batch and sequence dimensions must step evenly");
+    }
+
+    /** [b, s, ...] as [b * s, ...]. */
+    private static Tensor tokensFirst(Tensor x) {
+        long[] sizes = new long[x.dim() - 1], strides = new long[x.dim() - 1];
+        sizes[0] = x.size(0) * x.size(1);
+        strides[0] = x.size(1) == 1 ? x.stride(0) : x.stride(1);
+        for (int d = 2; d < x.dim(); d++) {
+            sizes[d - 1] = x.size(d);
+            strides[d - 1] = x.stride(d);
+        }
+        return x.asStrided(sizes, strides, x.offset());
     }
 
     private static void qk(Call c, int i, Tensor x, long tokens, long headSize) {
@@ -88,26 +145,50 @@ public final class LlmMeta {
     }
 
     /**
-     * {@code dynamic_per_token_scaled_fp8_quant(result!, input, scale!, scale_ub?)} and the int8 form
-     * {@code dynamic_scaled_int8_quant(result!, input, scale!, azp?)}, symmetric only (no azp).
+     * The rows of a per-token quantization: input and result [..., H] seen as [rows, H], each with one
+     * row stride (their leading dimensions step evenly).
      */
-    public static void perTokenQuant(Call c, DType result) {
+    public record PerToken(long rows, long h, long inputRowStride, long resultRowStride) {}
+
+    /**
+     * {@code dynamic_per_token_scaled_fp8_quant(result!, input, scale!, scale_ub?)} and the int8 form
+     * {@code dynamic_scaled_int8_quant(result!, input, scale!, azp?)}, symmetric only (no azp). As
+     * vLLM's kernels, input [..., H] holds numel / H tokens (OPS.md: "per row"); scale holds one
+     * value per token.
+     */
+    public static PerToken perTokenQuant(Call c, DType result) {
         Tensor out = c.tensor(0), x = c.tensor(1), s = c.tensor(2);
-        if (x.dim() != 2) throw c.error(1, "must be [num_tokens, hidden], got " + Arrays.toString(x.sizes()));
+        if (x.dim() == 0) throw c.error(1, "must be [..., hidden], got a 0-d tensor");
         floatArg(c, 1);
-        if (x.stride(-1) != 1 && x.size(1) > 1) throw c.error(1, "last dimension must be contiguous");
+        if (x.stride(-1) != 1 && x.size(-1) > 1) throw c.error(1, "last dimension must be contiguous");
         shape(c, 0, x.sizes());
         dtype(c, 0, result);
-        if (out.stride(-1) != 1 && out.size(1) > 1) throw c.error(0, "last dimension must be contiguous");
+        if (out.stride(-1) != 1 && out.size(-1) > 1) throw c.error(0, "last dimension must be contiguous");
+        long rows = NormMeta.rows(x), h = x.size(-1);
+        long xs = rowStride(c, 1, x), os = rowStride(c, 0, out);
         dtype(c, 2, DType.FLOAT32);
-        if (s.numel() != x.size(0)) throw c.error(2, "must hold one scale per token (" + x.size(0) + "), got " + Arrays.toString(s.sizes()));
+        if (s.numel() != rows) throw c.error(2, "must hold one scale per token (" + rows + "), got " + Arrays.toString(s.sizes()));
         contiguous(c, 2);
         Tensor ub = c.optTensor(3);
         if (result == DType.INT8) {
-            if (ub != null) throw c.error(3, "asymmetric quantization (azp) is not supported");
+            // a valid input this library has no kernel for: "not implemented", not a wrong argument
+            if (ub != null) throw new OpNotImplementedException(c.op(), "with azp (asymmetric quantization); pass azp=None");
         } else if (ub != null && ub.numel() != 1) {
             throw c.error(3, "must hold one value");
         }
+        return new PerToken(rows, h, xs, os);
+    }
+
+    /** The one stride between consecutive rows of a [..., H] tensor whose leading dimensions step evenly. */
+    private static long rowStride(Call c, int i, Tensor t) {
+        long stride = -1, next = 0;
+        for (int d = t.dim() - 2; d >= 0; d--) {
+            if (t.size(d) == 1) continue;
+            if (stride < 0) stride = t.stride(d);
+            else if (t.stride(d) != next) throw c.error(i, "its rows must be evenly spaced (leading strides " + Arrays.toString(t.strides()) + ")");
+            next = t.stride(d) * t.size(d);
+        }
+        return stride < 0 ? t.size(-1) : stride;
     }
 
     /** {@code act_quant(x, block_size, scale_fmt)}: returns [rows, K] and the output shapes. */
@@ -233,6 +314,7 @@ public final class LlmMeta {
         boolean fp8 = switch (kind) {
             case "auto" -> false;
             case "fp8", "fp8_e4m3" -> true;
+            case "fp8_e5m2", "fp8_ds_mla" -> throw new OpNotImplementedException(c.op(), "for kv_cache_dtype '" + kind + "' (auto, fp8, fp8_e4m3 are)");
             default -> throw c.error(4, "unsupported kv_cache_dtype '" + kind + "' (auto, fp8, fp8_e4m3)");
         };
         if (kv.dim() != 2) throw c.error(0, "must be [tokens, kv_lora_rank], got " + Arrays.toString(kv.sizes()));

@@ -42,8 +42,10 @@ public final class NormMeta {
     }
 
     /**
-     * {@code silu_and_mul(result [..., d], input [..., 2d])}: both contiguous, fp32/fp16/bf16, of one
-     * dtype. Returns d.
+     * {@code silu_and_mul(result [..., d], input [..., 2d])}: fp32/fp16/bf16 of one dtype, result
+     * contiguous; the input needs only a contiguous last dimension (its rows may be spaced apart, a
+     * column slice of a wider tensor, as rms_norm's), which both devices' kernels read row by row.
+     * Returns d.
      */
     public static long siluAndMul(Call c, int out, int input) {
         Tensor o = c.tensor(out), x = c.tensor(input);
@@ -58,7 +60,7 @@ public final class NormMeta {
         }
         if (o.dtype() != x.dtype()) throw c.error(out, "dtype " + o.dtype() + " differs from input's " + x.dtype());
         if (!o.isContiguous()) throw c.error(out, "must be contiguous");
-        if (!x.isContiguous()) throw c.error(input, "must be contiguous");
+        if (x.stride(-1) != 1 && twoD > 1) throw c.error(input, "last dimension must be contiguous (stride 1), got stride " + x.stride(-1));
         return twoD / 2;
     }
 

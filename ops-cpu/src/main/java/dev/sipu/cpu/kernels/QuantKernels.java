@@ -37,10 +37,10 @@ public final class QuantKernels {
 
     /** Per row: scale = max(min(amax, scale_ub) / 448, 1 / (448 * 512)); result = e4m3_sat(x / scale). */
     private static void perTokenFp8(Call c) {
-        LlmMeta.perTokenQuant(c, DType.FLOAT8_E4M3FN);
+        LlmMeta.PerToken rows = LlmMeta.perTokenQuant(c, DType.FLOAT8_E4M3FN);
         Tensor ubT = c.optTensor(3);
         float bound = ubT == null ? Float.POSITIVE_INFINITY : Floats.loadOne(ubT.dtype(), ubT.storage().memory(), ubT.byteOffset());
-        perToken(c, (row, h, out, at) -> {
+        perToken(c, rows, (row, h, out, at) -> {
             float amax = Vec.absMax(row, 0, h);
             if (!Float.isNaN(bound)) amax = Math.min(amax, bound);
             float s = Math.max(amax / 448f, 1f / (448f * 512f));
@@ -52,8 +52,7 @@ public final class QuantKernels {
 
     /** Per row: scale = amax / 127; result = round-half-even(x / scale) clamped to int8 (0 for a zero row). */
     private static void perTokenInt8(Call c) {
-        LlmMeta.perTokenQuant(c, DType.INT8);
-        perToken(c, (row, h, out, at) -> {
+        perToken(c, LlmMeta.perTokenQuant(c, DType.INT8), (row, h, out, at) -> {
             float s = Vec.absMax(row, 0, h) / 127f;
             Vec.divBy(row, s, row, h);
             for (int i = 0; i < h; i++) {
@@ -69,11 +68,11 @@ public final class QuantKernels {
         float apply(float[] row, int h, MemorySegment out, long at);
     }
 
-    /** result [T, H] (rows contiguous), input [T, H], scale [T]: rows in parallel. */
-    private static void perToken(Call c, RowQuant q) {
+    /** result and input [..., H] as [T, H] rows (each contiguous, evenly spaced), scale [T]: rows in parallel. */
+    private static void perToken(Call c, LlmMeta.PerToken rows, RowQuant q) {
         Tensor out = c.tensor(0), x = c.tensor(1), scale = c.tensor(2);
-        long tokens = x.size(0);
-        int h = Rows.width(c, 1, x.size(1));
+        long tokens = rows.rows();
+        int h = Rows.width(c, 1, rows.h());
         if (tokens == 0) return;
         DType t = x.dtype();
         long item = t.itemSize();
@@ -81,8 +80,8 @@ public final class QuantKernels {
         Rows.forEach(tokens, h, () -> {
             float[] row = new float[Vec.padded(h)];
             return r -> {
-                Floats.load(t, xm, x.byteOffset() + r * x.stride(0) * item, item, row, 0, h);
-                float s = q.apply(row, h, om, out.byteOffset() + r * out.stride(0));
+                Floats.load(t, xm, x.byteOffset() + r * rows.inputRowStride() * item, item, row, 0, h);
+                float s = q.apply(row, h, om, out.byteOffset() + r * rows.resultRowStride());
                 sm.set(F32, scale.byteOffset() + 4 * r, s);
             };
         });

@@ -77,8 +77,14 @@ public final class RopeNormKernels {
      * Every position is checked before the first store.
      */
     private static void rotaryEmbedding(Call c) {
-        LlmMeta.rotary(c);
-        Tensor pos = c.tensor(0), q = c.tensor(1), k = c.optTensor(2), cache = c.tensor(4);
+        try (LlmMeta.Rotary r = LlmMeta.rotary(c)) {
+            rotaryEmbedding(c, r.positions(), r.query(), r.key());
+        }
+    }
+
+    /** positions [T], query and key [T, ...] (key null when None). */
+    private static void rotaryEmbedding(Call c, Tensor pos, Tensor q, Tensor k) {
+        Tensor cache = c.tensor(4);
         long tokens = pos.size(0), headSize = c.i64(3), maxPos = cache.size(0);
         int rot = Rows.width(c, 4, cache.size(1)), half = rot / 2;
         if (tokens == 0 || half == 0) return;

@@ -20,19 +20,19 @@ final class QuantKernels {
 
     static void register(Registrar r) {
         r.register("_C::dynamic_per_token_scaled_fp8_quant", SIPU, c -> {
-            LlmMeta.perTokenQuant(c, DType.FLOAT8_E4M3FN);
+            LlmMeta.PerToken p = LlmMeta.perTokenQuant(c, DType.FLOAT8_E4M3FN);
             try (Arena a = Arena.ofConfined()) {
                 MemorySegment ub = c.optTensor(3) == null ? MemorySegment.NULL : Native.desc(a, c, 3, c.tensor(3));
-                Native.check(c.op(), SipuKernels.sipu_per_token_fp8_quant(Native.desc(a, c, 0, c.tensor(0)),
-                        Native.desc(a, c, 1, c.tensor(1)), Native.desc(a, c, 2, c.tensor(2)), ub));
+                Native.check(c.op(), SipuKernels.sipu_per_token_fp8_quant(rows(a, c, 0, p.rows(), p.h(), p.resultRowStride()),
+                        rows(a, c, 1, p.rows(), p.h(), p.inputRowStride()), Native.desc(a, c, 2, c.tensor(2)), ub));
             }
             return null;
         });
         r.register("_C::dynamic_scaled_int8_quant", SIPU, c -> {
-            LlmMeta.perTokenQuant(c, DType.INT8);
+            LlmMeta.PerToken p = LlmMeta.perTokenQuant(c, DType.INT8);
             try (Arena a = Arena.ofConfined()) {
-                Native.check(c.op(), SipuKernels.sipu_per_token_int8_quant(Native.desc(a, c, 0, c.tensor(0)),
-                        Native.desc(a, c, 1, c.tensor(1)), Native.desc(a, c, 2, c.tensor(2))));
+                Native.check(c.op(), SipuKernels.sipu_per_token_int8_quant(rows(a, c, 0, p.rows(), p.h(), p.resultRowStride()),
+                        rows(a, c, 1, p.rows(), p.h(), p.inputRowStride()), Native.desc(a, c, 2, c.tensor(2))));
             }
             return null;
         });
@@ -66,6 +66,11 @@ final class QuantKernels {
                 throw e;
             }
         });
+    }
+
+    /** Argument {@code arg} [..., H] as its [rows, H] rows (the C kernels take 2-D row-major operands). */
+    private static MemorySegment rows(Arena a, Call c, int arg, long rows, long h, long rowStride) {
+        return Native.desc(a, c.op(), c.name(arg), c.tensor(arg), new long[] {rows, h}, new long[] {rowStride, 1});
     }
 
     /** act_quant(x [..., K], block_size, scale_fmt) -> (y e4m3 [..., K], s float32 [..., K / block]). */

@@ -27,11 +27,10 @@ final class RopeNormKernels {
         });
         // rotary_embedding(positions, query!, key!?, head_size, cos_sin_cache, is_neox)
         r.register("_C::rotary_embedding", SIPU, c -> {
-            LlmMeta.rotary(c);
-            try (Arena a = Arena.ofConfined()) {
-                MemorySegment key = c.optTensor(2) == null ? MemorySegment.NULL : Native.desc(a, c, 2, c.tensor(2));
-                Native.check(c.op(), SipuKernels.sipu_rotary_embedding(Native.desc(a, c, 0, c.tensor(0)),
-                        Native.desc(a, c, 1, c.tensor(1)), key, c.i64(3), Native.desc(a, c, 4, c.tensor(4)), c.bool(5) ? 1 : 0));
+            try (LlmMeta.Rotary rot = LlmMeta.rotary(c); Arena a = Arena.ofConfined()) {
+                MemorySegment key = rot.key() == null ? MemorySegment.NULL : Native.desc(a, c, 2, rot.key());
+                Native.check(c.op(), SipuKernels.sipu_rotary_embedding(Native.desc(a, c, 0, rot.positions()),
+                        Native.desc(a, c, 1, rot.query()), key, c.i64(3), Native.desc(a, c, 4, c.tensor(4)), c.bool(5) ? 1 : 0));
             }
             return null;
         });
