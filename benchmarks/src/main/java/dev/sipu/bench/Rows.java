@@ -188,13 +188,14 @@ final class Rows {
         }, "softmax, fresh output");
         op("rotary_embedding", "512 tok, q 128x64, k 1x64, GPT-J style", "f32", 0, (2.0 * 512 * 129 * 64 + 512 * 64) * 4, Peak.NONE, (d, dev, o) -> {
             Tensor pos = longs(d, dev, o, 512, j -> (j * 7) % 4096, 512), q = rand(d, dev, o, DType.FLOAT32, 512, 128, 64);
-            Tensor kk = rand(d, dev, o, DType.FLOAT32, 512, 1, 64), cache = rand(d, dev, o, DType.FLOAT32, 4096, 64);
+            Tensor kk = rand(d, dev, o, DType.FLOAT32, 512, 1, 64), cache = floats(d, dev, o, cosSin(4096, 64), 4096, 64);
             return () -> d.call("_C::rotary_embedding", pos, q, kk, 64L, cache, false);
         }, (m, o) -> {
             Peers p = new Peers(m, o);
             long[] pos = new long[512];
             for (int j = 0; j < 512; j++) pos[j] = (j * 7) % 4096;
-            return Peers.call(p.module("rotary"), p.i64(pos, 512), p.f32(512, 128, 64), p.f32(512, 1, 64), p.f32(4096, 64));
+            return Peers.call(p.module("rotary"), p.i64(pos, 512), p.f32(512, 128, 64), p.f32(512, 1, 64),
+                    p.of(m.create(cosSin(4096, 64), new Shape(4096, 64))));
         }, "TorchScript index, even/odd slices, mul, sub, add, stack; fresh outputs (SIPU in place)");
         for (int t : new int[] {64, 512}) {
             op("grouped_topk T=" + t, t + "x256 (8 groups, top-8)", "f32", 0, 0, Peak.NONE, (d, dev, o) -> {
@@ -458,6 +459,29 @@ final class Rows {
         for (long i = 0; i < n; i++) host.data().setAtIndex(ValueLayout.JAVA_FLOAT, i, (float) (rnd.nextDouble() * 2 - 1));
         try (host; Tensor moved = d.to(host, dev)) {
             return own(o, t == DType.FLOAT32 ? d.ops().clone(moved) : d.ops().toDtype(moved, t));
+        }
+    }
+
+    /**
+     * A real rope table [positions, rot] (cos | sin, base 10000): the library rotates in place call
+     * after call, and a table that is not a rotation would shrink the values into subnormals.
+     */
+    static float[] cosSin(int positions, int rot) {
+        float[] t = new float[positions * rot];
+        for (int p = 0; p < positions; p++)
+            for (int i = 0; i < rot / 2; i++) {
+                double angle = p * Math.pow(10000, -2.0 * i / rot);
+                t[p * rot + i] = (float) Math.cos(angle);
+                t[p * rot + rot / 2 + i] = (float) Math.sin(angle);
+            }
+        return t;
+    }
+
+    static Tensor floats(Dispatcher d, Device dev, List<AutoCloseable> o, float[] v, long... shape) {
+        Tensor host = Tensor.adopt(CpuMemory.allocate(v.length * 4L), DType.FLOAT32, shape);
+        try (host) {
+            for (int i = 0; i < v.length; i++) host.data().setAtIndex(ValueLayout.JAVA_FLOAT, i, v[i]);
+            return own(o, d.to(host, dev));
         }
     }
 
