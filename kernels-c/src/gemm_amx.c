@@ -5,6 +5,7 @@
  * TDPBF16PS adding 16 pairs of K. Products of bf16 are exact in fp32 and the sums accumulate in
  * fp32 (denormals flushed, as vdpbf16ps does); c is rounded to its dtype once, by the caller.
  */
+#include "gemm_e4m3.h"
 #include "gemm_kernels.h"
 
 #include <immintrin.h>
@@ -14,6 +15,28 @@ typedef struct {
     uint16_t colsb[16];
     uint8_t rows[16];
 } __attribute__((packed, aligned(64))) amx_config;
+
+/* c (+)= (part * rs[r]) * cs over the 32 x 32 fp32 block left in tiles 0-3 (DeepSeek's scaling order) */
+static inline __attribute__((always_inline)) void fold_scaled(float *c, int64_t ldc, int add, const float *rs, float cs) {
+    float part[32 * 32] __attribute__((aligned(64)));
+    _tile_stored(0, part, 128);
+    _tile_stored(1, part + 16, 128);
+    _tile_stored(2, part + 16 * 32, 128);
+    _tile_stored(3, part + 16 * 32 + 16, 128);
+    const __m512 t = _mm512_set1_ps(cs);
+    for (int r = 0; r < 32; r++) {
+        __m512 s = _mm512_set1_ps(rs[r]);
+        __m512 v0 = _mm512_mul_ps(_mm512_mul_ps(_mm512_load_ps(part + r * 32), s), t);
+        __m512 v1 = _mm512_mul_ps(_mm512_mul_ps(_mm512_load_ps(part + r * 32 + 16), s), t);
+        float *cr = c + r * ldc;
+        if (add) {
+            v0 = _mm512_add_ps(_mm512_loadu_ps(cr), v0);
+            v1 = _mm512_add_ps(_mm512_loadu_ps(cr + 16), v1);
+        }
+        _mm512_storeu_ps(cr, v0);
+        _mm512_storeu_ps(cr + 16, v1);
+    }
+}
 
 /* static: GCC's _tile_loadconfig tells the compiler it reads 8 bytes only, so a local's other stores could be dropped */
 static const amx_config tile_cfg = {1, 0, {0}, {64, 64, 64, 64, 64, 64, 64, 64}, {16, 16, 16, 16, 16, 16, 16, 16}};
@@ -53,25 +76,7 @@ void sipu_gk_amx_tile(int64_t kq, const uint32_t *ap, const uint32_t *bp, float 
         _tile_stored(3, c + 16 * ldc + 16, ldcb);
         return;
     }
-    /* fp8 block: c (+)= (part * rs[r]) * cs */
-    float part[32 * 32] __attribute__((aligned(64)));
-    _tile_stored(0, part, 128);
-    _tile_stored(1, part + 16, 128);
-    _tile_stored(2, part + 16 * 32, 128);
-    _tile_stored(3, part + 16 * 32 + 16, 128);
-    const __m512 t = _mm512_set1_ps(cs);
-    for (int r = 0; r < 32; r++) {
-        __m512 s = _mm512_set1_ps(rs[r]);
-        __m512 v0 = _mm512_mul_ps(_mm512_mul_ps(_mm512_load_ps(part + r * 32), s), t);
-        __m512 v1 = _mm512_mul_ps(_mm512_mul_ps(_mm512_load_ps(part + r * 32 + 16), s), t);
-        float *cr = c + r * ldc;
-        if (accumulate) {
-            v0 = _mm512_add_ps(_mm512_loadu_ps(cr), v0);
-            v1 = _mm512_add_ps(_mm512_loadu_ps(cr + 16), v1);
-        }
-        _mm512_storeu_ps(cr, v0);
-        _mm512_storeu_ps(cr + 16, v1);
-    }
+    fold_scaled(c, ldc, accumulate, rs, cs);
 }
 
 /*
@@ -83,7 +88,6 @@ void sipu_gk_amx_tile_scaled(int64_t kq, const uint32_t *ap, const uint32_t *bp,
                              const float *cs) {
     const int64_t lda = kq * 4;
     const uint32_t *a1 = ap + 16 * kq;
-    float part[32 * 32] __attribute__((aligned(64)));
     for (int64_t q0 = 0, sb = 0; q0 < kq; q0 += 64, sb++) {
         int64_t q1 = q0 + 64 < kq ? q0 + 64 : kq;
         _tile_zero(0);
@@ -100,38 +104,10 @@ void sipu_gk_amx_tile_scaled(int64_t kq, const uint32_t *ap, const uint32_t *bp,
             _tile_dpbf16ps(2, 5, 6);
             _tile_dpbf16ps(3, 5, 7);
         }
-        _tile_stored(0, part, 128);
-        _tile_stored(1, part + 16, 128);
-        _tile_stored(2, part + 16 * 32, 128);
-        _tile_stored(3, part + 16 * 32 + 16, 128);
-        const __m512 t = _mm512_set1_ps(cs[sb]);
-        const int add = accumulate || sb > 0;
-        for (int r = 0; r < 32; r++) {
-            __m512 s = _mm512_set1_ps(rs[sb * 32 + r]);
-            __m512 v0 = _mm512_mul_ps(_mm512_mul_ps(_mm512_load_ps(part + r * 32), s), t);
-            __m512 v1 = _mm512_mul_ps(_mm512_mul_ps(_mm512_load_ps(part + r * 32 + 16), s), t);
-            float *cr = c + r * ldc;
-            if (add) {
-                v0 = _mm512_add_ps(_mm512_loadu_ps(cr), v0);
-                v1 = _mm512_add_ps(_mm512_loadu_ps(cr + 16), v1);
-            }
-            _mm512_storeu_ps(cr, v0);
-            _mm512_storeu_ps(cr + 16, v1);
-        }
+        fold_scaled(c, ldc, accumulate || sb > 0, rs + sb * 32, cs[sb]);
     }
 }
 
-/* 32 e4m3 bytes -> 32 bf16 (exact), as in gemm_avx512.c */
-static inline __attribute__((always_inline)) __m512i e4m3x32(__m256i bytes) {
-    const __m512i sub = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-                                         0x3C60, 0x3C40, 0x3C20, 0x3C00, 0x3BC0, 0x3B80, 0x3B00, 0x0000);
-    __m512i x = _mm512_cvtepu8_epi16(bytes);
-    __m512i mag = _mm512_and_si512(x, _mm512_set1_epi16(0x7F));
-    __m512i r = _mm512_add_epi16(_mm512_slli_epi16(mag, 4), _mm512_set1_epi16(0x3C00));
-    r = _mm512_mask_permutexvar_epi16(r, _mm512_cmplt_epu16_mask(mag, _mm512_set1_epi16(8)), mag, sub);
-    r = _mm512_mask_mov_epi16(r, _mm512_cmpeq_epi16_mask(mag, _mm512_set1_epi16(0x7F)), _mm512_set1_epi16(0x7FC0));
-    return _mm512_or_si512(r, _mm512_slli_epi16(_mm512_and_si512(x, _mm512_set1_epi16(0x80)), 8));
-}
 
 void sipu_gk_amx_pack_a(int kind, const void *src, int64_t ld, int64_t kc, int h, uint32_t *panel, int64_t kq) {
     for (int r = 0; r < GK_AMX_MR; r++) {
@@ -139,7 +115,7 @@ void sipu_gk_amx_pack_a(int kind, const void *src, int64_t ld, int64_t kc, int h
         for (int64_t e = 0; e < 2 * kq; e += 32) {
             int64_t n = r < h ? kc - e : 0;
             __mmask32 m = n >= 32 ? (__mmask32) 0xFFFFFFFFu : n <= 0 ? 0 : (__mmask32) ((1u << n) - 1);
-            __m512i v = kind == GK_PK_E4M3 ? e4m3x32(_mm256_maskz_loadu_epi8(m, (const uint8_t *) src + r * ld + e))
+            __m512i v = kind == GK_PK_E4M3 ? sipu_e4m3x32_to_bf16(_mm256_maskz_loadu_epi8(m, (const uint8_t *) src + r * ld + e))
                                            : _mm512_maskz_loadu_epi16(m, (const uint16_t *) src + r * ld + e);
             _mm512_store_si512(dst + e / 2, v);
         }
@@ -168,7 +144,7 @@ static inline __attribute__((always_inline)) void dec_chunk(const int ROWS, int 
         for (int e = 0; e < DEC_KC; e += 32) {
             int64_t n = r < nn ? k - (k0 + e) : 0;
             __mmask32 m = n >= 32 ? (__mmask32) 0xFFFFFFFFu : n <= 0 ? 0 : (__mmask32) ((1u << n) - 1);
-            __m512i v = fp8 ? e4m3x32(_mm256_maskz_loadu_epi8(m, w + r * ldw + k0 + e))
+            __m512i v = fp8 ? sipu_e4m3x32_to_bf16(_mm256_maskz_loadu_epi8(m, w + r * ldw + k0 + e))
                             : _mm512_maskz_loadu_epi16(m, (const uint16_t *) w + r * ldw + k0 + e);
             _mm512_store_si512(buf + r * DEC_KC + e, v);
         }

@@ -3,6 +3,7 @@
  * runtime dispatch in gemm_kernels.c): fp32 FMA 14 x 32 tiles, bf16 pair dots (vdpbf16ps) 14 x 32,
  * and the small-M weight-streaming loops.
  */
+#include "gemm_e4m3.h"
 #include "gemm_kernels.h"
 
 #include <immintrin.h>
@@ -190,20 +191,9 @@ static void gemv_f32(int mc, int64_t n, int64_t k, const float *a, int64_t lda, 
 #undef GV
 }
 
-/* 32 e4m3 bytes -> 32 bf16 (exact): rebias the exponent, table for subnormals, NaN kept */
-AI __m512i e4m3x32_to_bf16(__m256i bytes) {
-    const __m512i sub = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-                                         0x3C60, 0x3C40, 0x3C20, 0x3C00, 0x3BC0, 0x3B80, 0x3B00, 0x0000);
-    __m512i x = _mm512_cvtepu8_epi16(bytes);
-    __m512i mag = _mm512_and_si512(x, _mm512_set1_epi16(0x7F));
-    __m512i r = _mm512_add_epi16(_mm512_slli_epi16(mag, 4), _mm512_set1_epi16(0x3C00));
-    r = _mm512_mask_permutexvar_epi16(r, _mm512_cmplt_epu16_mask(mag, _mm512_set1_epi16(8)), mag, sub);
-    r = _mm512_mask_mov_epi16(r, _mm512_cmpeq_epi16_mask(mag, _mm512_set1_epi16(0x7F)), _mm512_set1_epi16(0x7FC0));
-    return _mm512_or_si512(r, _mm512_slli_epi16(_mm512_and_si512(x, _mm512_set1_epi16(0x80)), 8));
-}
 
 AI __m512bh load_w32(const uint8_t *w, int64_t p, __mmask32 mk, const int FP8) {
-    return FP8 ? (__m512bh) e4m3x32_to_bf16(_mm256_maskz_loadu_epi8(mk, w + p)) : (__m512bh) _mm512_maskz_loadu_epi16(mk, (const uint16_t *) w + p);
+    return FP8 ? (__m512bh) sipu_e4m3x32_to_bf16(_mm256_maskz_loadu_epi8(mk, w + p)) : (__m512bh) _mm512_maskz_loadu_epi16(mk, (const uint16_t *) w + p);
 }
 
 /*
@@ -266,7 +256,7 @@ static void gemv_bf16(int mc, int64_t n, int64_t k, const uint16_t *a, int64_t l
         for (int64_t j = 0; j < n; j++)
             for (int64_t p = 0; p < k; p += 32) {
                 __mmask32 mk = k - p >= 32 ? (__mmask32) 0xFFFFFFFFu : (__mmask32) ((1u << (k - p)) - 1);
-                _mm512_store_si512(dec + j * kp + p, e4m3x32_to_bf16(_mm256_maskz_loadu_epi8(mk, b + j * ldb + p)));
+                _mm512_store_si512(dec + j * kp + p, sipu_e4m3x32_to_bf16(_mm256_maskz_loadu_epi8(mk, b + j * ldb + p)));
             }
     }
     /* rows four at a time: 4 x 4 sums (bf16) or 4 x 2 sums plus partials (fp8) stay in registers */
@@ -326,7 +316,7 @@ AI __m512i load_words(int kind, const void *src, int64_t i0, int64_t kc) {
     int64_t n = kc - 2 * i0;
     __mmask32 m = n >= 32 ? (__mmask32) 0xFFFFFFFFu : n <= 0 ? 0 : (__mmask32) ((1u << n) - 1);
     if (kind == GK_PK_BF16) return _mm512_maskz_loadu_epi16(m, (const uint16_t *) src + 2 * i0);
-    return e4m3x32_to_bf16(_mm256_maskz_loadu_epi8(m, (const uint8_t *) src + 2 * i0));
+    return sipu_e4m3x32_to_bf16(_mm256_maskz_loadu_epi8(m, (const uint8_t *) src + 2 * i0));
 }
 
 static void pack_kt(int kind, const void *src, int64_t ld, int64_t kc, int w, uint32_t *panel, int nr, int64_t rows) {
