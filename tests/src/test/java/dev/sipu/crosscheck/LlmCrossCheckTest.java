@@ -298,6 +298,26 @@ class LlmCrossCheckTest {
     }
 
     /**
+     * Row t of gating [T, E] in double: softmax, the ids of the ids.length largest probabilities (ties to
+     * the lower id) written to ids, their probabilities returned.
+     */
+    static double[] topkSoftmaxReference(double[] g, int t, int experts, int[] ids) {
+        double max = Double.NEGATIVE_INFINITY, z = 0;
+        for (int e = 0; e < experts; e++) max = Math.max(max, g[t * experts + e]);
+        for (int e = 0; e < experts; e++) z += Math.exp(g[t * experts + e] - max);
+        Integer[] order = new Integer[experts];
+        for (int e = 0; e < experts; e++) order[e] = e;
+        Arrays.sort(order, (x, y) -> g[t * experts + x] != g[t * experts + y]
+                ? Double.compare(g[t * experts + y], g[t * experts + x]) : Integer.compare(x, y));
+        double[] w = new double[ids.length];
+        for (int k = 0; k < ids.length; k++) {
+            ids[k] = order[k];
+            w[k] = Math.exp(g[t * experts + order[k]] - max) / z;
+        }
+        return w;
+    }
+
+    /**
      * Rows with non-finite scores: NaN in whole groups (too few groups left: the 1/topk fallback),
      * -inf in half of every group and +inf in one expert (those experts and that group never chosen).
      */
@@ -357,14 +377,8 @@ class LlmCrossCheckTest {
             assertArrayEquals(got.get(Device.SIPU0)[1], got.get(Device.CPU)[1], what + ": ids differ between devices");
             closeUlps(what + ": weights differ between devices", sipuW, cpuW, DType.FLOAT32, 2);
             for (int t = 0; t < tokens; t++) {
-                double max = Double.NEGATIVE_INFINITY, z = 0;
-                for (int e = 0; e < experts; e++) max = Math.max(max, g[t * experts + e]);
-                for (int e = 0; e < experts; e++) z += Math.exp(g[t * experts + e] - max);
-                Integer[] order = new Integer[experts];
-                for (int e = 0; e < experts; e++) order[e] = e;
-                int row = t;
-                Arrays.sort(order, (x, y) -> g[row * experts + x] != g[row * experts + y]
-                        ? Double.compare(g[row * experts + y], g[row * experts + x]) : Integer.compare(x, y));
+                int[] order = new int[topk];
+                double[] weight = topkSoftmaxReference(g, t, experts, order);
                 for (Device dev : DEVICES) {
                     double[][] r = got.get(dev);
                     for (int k = 0; k < topk; k++) {
@@ -375,8 +389,7 @@ class LlmCrossCheckTest {
                             assertTrue(Double.isNaN(r[0][slot]), what + ": the NaN row's weights are NaN on " + dev);
                         } else {
                             assertEquals(order[k], (int) r[1][slot], what + " token " + t + " pick " + k + " on " + dev);
-                            double want = Math.exp(g[t * experts + order[k]] - max) / z;
-                            assertEquals(want, r[0][slot], 2e-6 * want, what + " token " + t + " weight " + k + " on " + dev);
+                            assertEquals(weight[k], r[0][slot], 2e-6 * weight[k], what + " token " + t + " weight " + k + " on " + dev);
                         }
                     }
                 }
