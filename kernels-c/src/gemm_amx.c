@@ -16,6 +16,21 @@ typedef struct {
     uint8_t rows[16];
 } __attribute__((packed, aligned(64))) amx_config;
 
+/* tiles 0-3 += rows [0, 16) and [16, 32) of a (ap, a1) times the two 16-column halves of b, over pairs [q0, q1) */
+static inline __attribute__((always_inline)) void dot_pairs(const uint32_t *ap, const uint32_t *a1, const uint32_t *bp, int64_t lda,
+                                                            int64_t q0, int64_t q1) {
+    for (int64_t q = q0; q < q1; q += 16) {
+        _tile_loadd(4, ap + q, lda);
+        _tile_loadd(6, bp + q * 32, 128);
+        _tile_loadd(7, bp + q * 32 + 16, 128);
+        _tile_dpbf16ps(0, 4, 6);
+        _tile_dpbf16ps(1, 4, 7);
+        _tile_loadd(5, a1 + q, lda);
+        _tile_dpbf16ps(2, 5, 6);
+        _tile_dpbf16ps(3, 5, 7);
+    }
+}
+
 /* c (+)= (part * rs[r]) * cs over the 32 x 32 fp32 block left in tiles 0-3 (DeepSeek's scaling order) */
 static inline __attribute__((always_inline)) void fold_scaled(float *c, int64_t ldc, int add, const float *rs, float cs) {
     float part[32 * 32] __attribute__((aligned(64)));
@@ -59,16 +74,7 @@ void sipu_gk_amx_tile(int64_t kq, const uint32_t *ap, const uint32_t *bp, float 
         _tile_zero(3);
     }
     const uint32_t *a1 = ap + 16 * kq;
-    for (int64_t q = 0; q < kq; q += 16) {
-        _tile_loadd(4, ap + q, lda);
-        _tile_loadd(6, bp + q * 32, 128);
-        _tile_loadd(7, bp + q * 32 + 16, 128);
-        _tile_dpbf16ps(0, 4, 6);
-        _tile_dpbf16ps(1, 4, 7);
-        _tile_loadd(5, a1 + q, lda);
-        _tile_dpbf16ps(2, 5, 6);
-        _tile_dpbf16ps(3, 5, 7);
-    }
+    dot_pairs(ap, a1, bp, lda, 0, kq);
     if (!rs) {
         _tile_stored(0, c, ldcb);
         _tile_stored(1, c + 16, ldcb);
@@ -94,16 +100,7 @@ void sipu_gk_amx_tile_scaled(int64_t kq, const uint32_t *ap, const uint32_t *bp,
         _tile_zero(1);
         _tile_zero(2);
         _tile_zero(3);
-        for (int64_t q = q0; q < q1; q += 16) {
-            _tile_loadd(4, ap + q, lda);
-            _tile_loadd(6, bp + q * 32, 128);
-            _tile_loadd(7, bp + q * 32 + 16, 128);
-            _tile_dpbf16ps(0, 4, 6);
-            _tile_dpbf16ps(1, 4, 7);
-            _tile_loadd(5, a1 + q, lda);
-            _tile_dpbf16ps(2, 5, 6);
-            _tile_dpbf16ps(3, 5, 7);
-        }
+        dot_pairs(ap, a1, bp, lda, q0, q1);
         fold_scaled(c, ldc, accumulate || sb > 0, rs + sb * 32, cs[sb]);
     }
 }

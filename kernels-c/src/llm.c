@@ -24,6 +24,13 @@ static int64_t row_offset(const sipu_tensor *t, int64_t r) {
     return off;
 }
 
+/* out = round_t(x * rsqrt(mean(x^2) + eps)) * w for one fp32 row, stored in dtype t (via yf unless f32). */
+static void norm_row(const sipu_vtable *vt, int32_t t, int64_t H, const float *x, const float *wf, float eps, float *yf, char *out) {
+    float inv = 1.0f / sqrtf(vt->sum_squares_f32(H, x) / (float) H + eps);
+    vt->scale_mul_f32(t, H, x, inv, wf, t == SIPU_F32 ? (float *) out : yf);
+    if (t != SIPU_F32) vt->row_from_f32(t, H, yf, out);
+}
+
 SIPU_API sipu_status sipu_rms_norm(const sipu_tensor *out, const sipu_tensor *x, const sipu_tensor *w, double epsilon) {
     sipu_status st;
     if ((st = sipu_check(out, "sipu_rms_norm", "out")) || (st = sipu_check(x, "sipu_rms_norm", "input"))
@@ -56,9 +63,7 @@ SIPU_API sipu_status sipu_rms_norm(const sipu_tensor *out, const sipu_tensor *x,
             char *orow = (char *) out->data + row_offset(out, r) * item;
             const float *xs = xf;
             if (t == SIPU_F32) xs = (const float *) xr; else vt->row_to_f32(t, H, xr, xf);
-            float inv = 1.0f / sqrtf(vt->sum_squares_f32(H, xs) / (float) H + eps);
-            vt->scale_mul_f32(t, H, xs, inv, wf, t == SIPU_F32 ? (float *) orow : yf);
-            if (t != SIPU_F32) vt->row_from_f32(t, H, yf, orow);
+            norm_row(vt, t, H, xs, wf, eps, yf, orow);
         }
     }
     free(scratch);
@@ -144,9 +149,7 @@ SIPU_API sipu_status sipu_fused_add_rms_norm(const sipu_tensor *x, const sipu_te
             /* The residual stores the rounded sum; the norm uses the fp32 sum (the reference's rounding). */
             vt->add_f32(H, xs, rs, z);
             vt->row_from_f32(t, H, z, rr);
-            float inv = 1.0f / sqrtf(vt->sum_squares_f32(H, z) / (float) H + eps);
-            vt->scale_mul_f32(t, H, z, inv, wf, t == SIPU_F32 ? (float *) xr : yf);
-            if (t != SIPU_F32) vt->row_from_f32(t, H, yf, xr);
+            norm_row(vt, t, H, z, wf, eps, yf, xr);
         }
     }
     free(scratch);
