@@ -186,7 +186,7 @@ static sipu_status gemm_experts_dense(const weights *g, const int64_t *off, int6
  * Measured on the benchmark's shape: 27 of 131072 bf16 outputs moved by one ulp, the recorded cases
  * stay bit-exact.
  */
-#define SPLIT_TASK 256 /* W2 rows per task */
+#define SPLIT_TASK 1024 /* W2 rows per task */
 
 /* true when every |x| is within bf16's finite range (else bf16(x) would be inf and the parts NaN) */
 static bool split_row(const sipu_vtable *vt, int64_t n, const float *x, uint16_t *hi, uint16_t *mid, uint16_t *lo, float *r1, float *r2) {
@@ -224,7 +224,7 @@ static bool pack_split(const gk_isa *isa, const sipu_vtable *vt, const float *h2
 }
 
 /*
- * h3 = h2 W2^T for every expert on AMX: the parts packed per expert, then tasks of (expert, 256 rows
+ * h3 = h2 W2^T for every expert on AMX: the parts packed per expert, then tasks of (expert, 1024 rows
  * of W2). false (h3 not written) when memory runs out or h2 leaves bf16's range; the fp32 GEMM runs
  * instead.
  */
