@@ -589,7 +589,7 @@ SIPU_API sipu_status sipu_attention(const sipu_tensor *out, const sipu_tensor *l
         pfirst[b + 1] = pfirst[b] + nt;
     }
     const int64_t ptasks = pwords * 4 <= ((int64_t) 256 << 20) ? pfirst[p.B] : 0;
-    float *pre = ptasks ? aligned_alloc(64, (size_t) pwords * sizeof(float)) : NULL;
+    float *pre = ptasks ? sipu_alloc_scratch((size_t) pwords * sizeof(float)) : NULL;
     if (ptasks && !pre) {
         free(first), free(pfirst);
         return sipu_fail(SIPU_ERR_OUT_OF_MEMORY, "%s: no memory for the packed keys", fn);

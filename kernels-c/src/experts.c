@@ -240,7 +240,7 @@ static bool gemm2_split(const weights *g, const int64_t *off, int64_t E, const f
     }
     /* per thread, in floats: the stacked parts and two fp32 rows */
     const int64_t nstack = (SIPU_SPLIT_PARTS * rmax * I + 1) / 2, per = nstack + 2 * I + 16;
-    uint32_t *at = aligned_alloc(64, (size_t) (aoff[E] + 16) * 4);
+    uint32_t *at = sipu_alloc_scratch((size_t) (aoff[E] + 16) * 4);
     float *scratch = malloc((size_t) threads * (size_t) per * sizeof(float));
     const gk_isa *isa = sipu_gk_pick();
     const sipu_vtable *vt = sipu_vt();
@@ -368,12 +368,12 @@ SIPU_API sipu_status sipu_fused_experts(const sipu_tensor *hidden, const sipu_te
     const sipu_vtable *vt = sipu_vt();
     /* bf16 without scales: the first GEMM takes the bf16 rows as they are (exact) so it can use bf16 tiles */
     const bool bf = !fp8 && t == SIPU_BF16;
-    float *x = bf ? NULL : malloc((size_t) (V * H + 1) * sizeof(float)), *h1 = malloc((size_t) (V * 2 * I + 1) * sizeof(float));
-    float *h2 = malloc((size_t) (V * I + 1) * sizeof(float)), *h3 = malloc((size_t) (V * H + 1) * sizeof(float));
+    float *x = bf ? NULL : sipu_alloc_scratch((size_t) (V * H + 1) * sizeof(float)), *h1 = sipu_alloc_scratch((size_t) (V * 2 * I + 1) * sizeof(float));
+    float *h2 = sipu_alloc_scratch((size_t) (V * I + 1) * sizeof(float)), *h3 = sipu_alloc_scratch((size_t) (V * H + 1) * sizeof(float));
     float *xs = fp8 ? malloc((size_t) (V * KH + 1) * sizeof(float)) : NULL, *hs = fp8 ? malloc((size_t) (V * KI + 1) * sizeof(float)) : NULL;
     float *scratch = malloc((size_t) threads * (size_t) ((H > I ? H : I) + 1) * sizeof(float));
     float *sums = malloc((size_t) threads * (size_t) (H + 1) * sizeof(float));
-    uint16_t *xb = bf ? malloc((size_t) (V * H + 1) * sizeof(uint16_t)) : NULL;
+    uint16_t *xb = bf ? sipu_alloc_scratch((size_t) (V * H + 1) * sizeof(uint16_t)) : NULL;
     if ((bf ? !xb : !x) || !h1 || !h2 || !h3 || (fp8 && (!xs || !hs)) || !scratch || !sums) {
         st = sipu_fail(SIPU_ERR_OUT_OF_MEMORY, "%s: no memory for %lld expert rows of %lld", fn, (long long) V, (long long) H);
         goto done;

@@ -26,6 +26,13 @@ bool sipu_amx(void);
 /* Whether the CPU and the OS offer AMX-BF16 at all, whatever SIPU_SIMD forces (the machine-limit probe). */
 bool sipu_amx_available(void);
 
+/*
+ * Host scratch for one call's temporaries, 64-byte aligned (free() releases it): from 1 MiB on, whole 2 MiB
+ * pages advised as transparent huge pages, so the kernel maps a fresh buffer in a few faults rather
+ * than one per 4 KiB page (fused_experts' ~11 MB of buffers: ~2.5 ms of page faults per call).
+ */
+void *sipu_alloc_scratch(size_t bytes);
+
 /* Element size of a dtype code, 0 for an invalid code. */
 int sipu_itemsize(int32_t dtype);
 const char *sipu_dtype_name(int32_t dtype);
