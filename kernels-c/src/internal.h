@@ -26,6 +26,13 @@ bool sipu_amx(void);
 /* Whether the CPU and the OS offer AMX-BF16 at all, whatever SIPU_SIMD forces (the machine-limit probe). */
 bool sipu_amx_available(void);
 
+/*
+ * Host scratch for one call's temporaries, 64-byte aligned (free() releases it): from 1 MiB on, whole 2 MiB
+ * pages advised as transparent huge pages, so the kernel maps a fresh buffer in a few faults rather
+ * than one per 4 KiB page (fused_experts' ~11 MB of buffers: ~2.5 ms of page faults per call).
+ */
+void *sipu_alloc_scratch(size_t bytes);
+
 /* Element size of a dtype code, 0 for an invalid code. */
 int sipu_itemsize(int32_t dtype);
 const char *sipu_dtype_name(int32_t dtype);
@@ -74,6 +81,15 @@ typedef struct {
     void (*dot_rows_f32)(int nr, int nk, int64_t d, const float *q, int64_t ldq, const float *k, int64_t ldk, float *s, int64_t lds);
     /* o[r * ldo + c] += sum_j p[r * ldp + j] * v[j * ldv + c], c < d */
     void (*axpy_rows_f32)(int nr, int nk, int64_t d, const float *p, int64_t ldp, const float *v, int64_t ldv, float *o, int64_t ldo);
+    /*
+     * One row's online-softmax step over a key tile (attention.c): of the n scores x, those outside
+     * [a, e) are masked (become 0); the others become e^(scale x[i] - m') with m' = max(*m, scale
+     * x[i]) (NaN scores skipped, as fmaxf skips them). *l = *l c + the sum of the new x, the row's
+     * accumulator o[0..dv) *= c, where c = e^(*m - m'), and *m = m'. exp as exp_f32.
+     */
+    void (*softmax_step_f32)(int64_t n, float *x, int64_t a, int64_t e, float scale, float *m, float *l, float *o, int64_t dv);
+    /* o[i] *= c */
+    void (*scale_f32)(int64_t n, float *o, float c);
 } sipu_vtable;
 
 extern const sipu_vtable sipu_vt_scalar, sipu_vt_avx2, sipu_vt_avx512;
