@@ -71,6 +71,9 @@ typedef struct {
     void (*exp_f32)(int64_t n, const float *x, float *out);
     /* out[i] = e^(x[i] - sub) as exp_f32 computes it; returns their sum (16 running sums) */
     float (*exp_sum_f32)(int64_t n, const float *x, float sub, float *out);
+    /* softmax or log_softmax of n contiguous floats into out (may be x), see reduce.c; narrow: a
+     * narrow log_softmax's output dtype (its sum and log rounded to it), else 0 */
+    void (*softmax_f32)(int64_t n, const float *x, float *out, int log_softmax, int32_t narrow);
     /*
      * n contiguous elements converted between f32, f16 and bf16 (from != to), bit-exact with
      * convert.h's conversions (c10's), NaN included.
