@@ -319,7 +319,7 @@ static void bench_vocab_rows(const char *name, runner f, int64_t R, int64_t N, i
     if (!want(name)) return;
     int64_t sx[] = {R, N}, sk[] = {R, k}, s1[] = {R};
     rowop r = {.out = desc(malloc(R * k * 4), SIPU_F32, 2, sk), .x = desc(filled(R * N, SIPU_F32), SIPU_F32, 2, sx),
-               .y = desc(malloc(R * k * 8), SIPU_I64, k ? 2 : 1, k ? sk : s1)};
+               .y = desc(malloc(R * (k ? k : 1) * 8), SIPU_I64, k ? 2 : 1, k ? sk : s1)};
     double sec = best_seconds(f, &r);
     printf("%-8s f32 [%lld, %lld]: %9.3f us %6.1f GB/s\n", name, (long long) R, (long long) N, sec * 1e6, 4.0 * R * N / sec * 1e-9);
 }
