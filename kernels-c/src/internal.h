@@ -65,6 +65,9 @@ typedef struct {
     void (*add_f32)(int64_t n, const float *x, const float *r, float *z);
     /* First index of the maximum (or first NaN) of n > 0 contiguous floats, and that value. */
     int64_t (*argmax_f32)(int64_t n, const float *x, float *value);
+    /* topk's block test (sort.c): offset of the first 64-block of x[0..n) that holds an element
+     * going strictly before t (descending: > t or NaN), n if none */
+    int64_t (*skip_blocks_f32)(int64_t n, const float *x, float t, int desc);
     /* Rotary embedding of one contiguous fp32 head in place (rope.c). */
     void (*rope_f32)(int64_t half, float *x, const float *cs, int neox);
     /* out[i] = e^x[i] within ~2 ulp of expf, incl. subnormal results, +-inf and NaN (out may be x) */
