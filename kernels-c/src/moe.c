@@ -129,7 +129,7 @@ SIPU_API sipu_status sipu_grouped_topk(const sipu_tensor *w, const sipu_tensor *
     /* per thread: sigmoid scores, choice values, group scores, the picked experts' values, the picked
      * experts and groups, taken flags of the groups */
     const int threads = sipu_threads();
-    const int64_t per_f = 2 * E + n_group + K, per_b = n_group;
+    const int64_t per_f = 2 * E + 2 * n_group + K, per_b = n_group;
     float *buf = malloc(((size_t) threads * (size_t) per_f + (size_t) E) * sizeof(float));
     int64_t *picked_all = malloc((size_t) threads * (size_t) (K + n_group) * sizeof(int64_t));
     bool *taken_all = malloc((size_t) threads * (size_t) per_b);
@@ -144,7 +144,7 @@ SIPU_API sipu_status sipu_grouped_topk(const sipu_tensor *w, const sipu_tensor *
     #pragma omp parallel num_threads(threads) if (T > 1 && T * E >= 4096)
     {
         int me = omp_get_thread_num();
-        float *s = buf + me * per_f, *choice = s + E, *gscore = choice + E, *pval = gscore + n_group;
+        float *s = buf + me * per_f, *choice = s + E, *gscore = choice + E, *gsecond = gscore + n_group, *pval = gsecond + n_group;
         int64_t *picked = picked_all + me * (K + n_group), *groups = picked + K;
         bool *gtaken = taken_all + me * per_b;
         #pragma omp for schedule(static)
@@ -165,6 +165,7 @@ SIPU_API sipu_status sipu_grouped_topk(const sipu_tensor *w, const sipu_tensor *
                     else if (v > b2) b2 = v;
                 }
                 gscore[gr] = gsize == 1 ? b1 : b1 + b2;
+                gsecond[gr] = isfinite(b1) && isfinite(b2) ? b2 : -INFINITY;
             }
             int64_t finite = 0;
             for (int64_t gr = 0; gr < n_group; gr++) finite += isfinite(gscore[gr]);
@@ -192,10 +193,18 @@ SIPU_API sipu_status sipu_grouped_topk(const sipu_tensor *w, const sipu_tensor *
                     groups[b] = groups[b - 1];
                     groups[b - 1] = tmp;
                 }
+            /* The chosen groups' two best are 2 ng finite candidates when their second bests are
+             * finite, so for 2 ng >= k the k-th best is at least the least of those: smaller values
+             * cannot enter and are not offered (equal ones are, for the ties). */
+            float floor_k = -INFINITY;
+            if (2 * ng >= K) {
+                floor_k = INFINITY;
+                for (int64_t j = 0; j < ng; j++) floor_k = gsecond[groups[j]] < floor_k ? gsecond[groups[j]] : floor_k;
+            }
             int64_t m = 0;
             for (int64_t j = 0; j < ng; j++)
                 for (int64_t e = groups[j] * gsize; e < (groups[j] + 1) * gsize; e++)
-                    if (isfinite(choice[e])) m = offer_best(picked, pval, m, K, e, choice[e]);
+                    if (isfinite(choice[e]) && choice[e] >= floor_k) m = offer_best(picked, pval, m, K, e, choice[e]);
             for (int64_t k = m; k < K; k++) picked[k] = k; /* no finite candidate left: expert k, as the CUDA kernel does */
             float sum = 0;
             for (int64_t k = 0; k < K; k++) {
