@@ -72,8 +72,6 @@ typedef struct {
     void (*rope_f32)(int64_t half, float *x, const float *cs, int neox);
     /* out[i] = e^x[i] within ~2 ulp of expf, incl. subnormal results, +-inf and NaN (out may be x) */
     void (*exp_f32)(int64_t n, const float *x, float *out);
-    /* out[i] = e^(x[i] - sub) as exp_f32 computes it; returns their sum (16 running sums) */
-    float (*exp_sum_f32)(int64_t n, const float *x, float sub, float *out);
     /* softmax or log_softmax of n contiguous floats into out (may be x), see reduce.c; narrow: a
      * narrow log_softmax's output dtype (its sum and log rounded to it), else 0 */
     void (*softmax_f32)(int64_t n, const float *x, float *out, int log_softmax, int32_t narrow);
