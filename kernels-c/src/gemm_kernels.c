@@ -24,7 +24,7 @@
  * L2); the B micro-panel (64 KiB) then streams from L2 with the A panel, so MC is halved to keep
  * the A block (336 KiB) well inside L2.
  */
-#define KC_F32 512
+#define KC_F32 GK_KC_F32
 #define MC_F32 168
 /* bf16: B micro-panels of KC x 32 pairs (32 KiB) stay in L1 while A panels stream */
 #define KC_BF16 256
@@ -296,51 +296,55 @@ static void run_rect(const plan *pl, int64_t m0, int64_t m1, int64_t n0, int64_t
 }
 
 /*
- * f32 with K-contiguous b (linear weights) and at most STREAM_M rows (measured: at 512 rows the
- * BLIS order wins): all rows of a are packed per K
- * block, then b one 32-column micro-panel at a time, each packed from L2 because the tiles of the one
- * before prefetched it while they computed (packing the weights otherwise waits on memory: each column
- * is a short stream of kc elements the hardware prefetchers do not follow).
+ * f32 linear layers (weights [N, K], K contiguous) as C^T = W a^T on the isa's f32_wt tile: per
+ * K block, up to WT_MB rows of a are packed once as a^T panels (L2-resident), then the weights go
+ * by mr rows, each row copied as it lies (a stream of kc floats) while the tiles of the rows before
+ * prefetch it into L2; the copy stays in L1 for all panels of a. The weights are read once per
+ * WT_MB rows and never transposed; the partial sums of C^T wait in ct until the last K block.
  */
-#define STREAM_M 256
+#define WT_MB 512
 
-static void run_rect_stream(const plan *pl, int64_t m0, int64_t m1, int64_t n0, int64_t n1, void *abuf, void *bbuf) {
+/* rows n0..n0+h of the weights, K p0..p0+kc, into wp at the row stride GK_WT_LD */
+static void copy_w_rows(const sipu_gemm_job *j, int64_t n0, int h, int64_t p0, int64_t kc, float *wp) {
+    const int64_t isz = sipu_itemsize(j->tb);
+    for (int r = 0; r < h; r++) {
+        const char *src = j->b + ((n0 + r) * j->sb1 + p0) * isz;
+        if (j->tb == SIPU_F32) memcpy(wp + r * GK_WT_LD, src, (size_t) kc * sizeof(float));
+        else sipu_vt()->row_to_f32(j->tb, kc, src, wp + r * GK_WT_LD);
+    }
+}
+
+/* false: no memory for ct */
+static bool run_rect_wt(const plan *pl, int64_t m0, int64_t m1, int64_t n0, int64_t n1, float *abuf, float *wp) {
     const sipu_gemm_job *j = pl->job;
-    const int mr = pl->mr, nr = pl->nr;
-    const int64_t mc = m1 - m0, bsz = sipu_itemsize(j->tb), ldb = j->sb1 * bsz;
-    float tmp[GK_MAX_MR * GK_MAX_NR];
-    int cur = 0; /* which half of bbuf holds the micro-panel to multiply */
-    for (int64_t pc = 0; pc < j->k; pc += pl->kc) {
-        int64_t kc = j->k - pc < pl->kc ? j->k - pc : pl->kc;
-        pack_a_f32(j, pl->isa, mr, m0, mc, pc, kc, abuf);
-        if (pc == 0) pack_b_f32(j, pl->isa, nr, pc, kc, n0, n1 - n0 < nr ? n1 - n0 : nr, bbuf);
-        for (int64_t jr = n0; jr < n1; jr += nr) {
-            int w = (int) (n1 - jr < nr ? n1 - jr : nr);
-            float *bp = (float *) bbuf + cur * kc * nr;
-            /* the next micro-panel: the next columns of this K block, or the first of the next block */
-            int64_t nj = jr + nr < n1 ? jr + nr : n0, np = jr + nr < n1 ? pc : pc + kc;
-            int64_t nkc = j->k - np < pl->kc ? j->k - np : pl->kc;
-            int nw = (int) (n1 - nj < nr ? n1 - nj : nr);
-            gk_pf pf = {j->b + (nj * j->sb1 + np) * bsz, ldb, nkc * bsz, 0, np < j->k ? nw : 0};
-            for (int64_t ir = 0; ir < mc; ir += mr) {
-                int h = (int) (mc - ir < mr ? mc - ir : mr);
-                float *c = j->c + (m0 + ir) * j->ldc + jr;
-                const float *ap = (const float *) abuf + (ir / mr) * kc * mr;
-                if (w == nr) {
-                    pl->isa->f32_pf(h, kc, ap, bp, c, j->ldc, pc > 0, &pf);
-                } else {
-                    pl->isa->f32_pf(h, kc, ap, bp, tmp, nr, 0, &pf);
-                    for (int r = 0; r < h; r++)
-                        for (int jj = 0; jj < w; jj++) c[r * j->ldc + jj] = pc > 0 ? c[r * j->ldc + jj] + tmp[r * nr + jj] : tmp[r * nr + jj];
-                }
-            }
-            /* pack the next micro-panel into the other half of bbuf (its lines are in L2 by now) */
-            if (np < j->k) {
-                cur ^= 1;
-                pack_b_f32(j, pl->isa, nr, np, nkc, nj, nw, (float *) bbuf + cur * nkc * nr);
+    const int mr = pl->mr;
+    const int64_t isz = sipu_itemsize(j->tb);
+    const int64_t ldct = ((m1 - m0 < WT_MB ? m1 - m0 : WT_MB) + GK_WT_NR - 1) / GK_WT_NR * GK_WT_NR;
+    float *ct = NULL;
+    if (j->k > pl->kc && !(ct = aligned_alloc(64, (size_t) ((n1 - n0) * ldct) * sizeof(float)))) return false;
+    for (int64_t mb = m0; mb < m1; mb += WT_MB) {
+        const int64_t rows = m1 - mb < WT_MB ? m1 - mb : WT_MB;
+        for (int64_t pc = 0; pc < j->k; pc += pl->kc) {
+            const int64_t kc = j->k - pc < pl->kc ? j->k - pc : pl->kc;
+            const bool last = pc + kc >= j->k;
+            pack_a_f32(j, pl->isa, GK_WT_NR, mb, rows, pc, kc, abuf);
+            copy_w_rows(j, n0, (int) (n1 - n0 < mr ? n1 - n0 : mr), pc, kc, wp);
+            for (int64_t jr = n0; jr < n1; jr += mr) {
+                int h = (int) (n1 - jr < mr ? n1 - jr : mr);
+                /* the next weight rows: the next mr of this K block, or the first of the next block */
+                int64_t nj = jr + mr < n1 ? jr + mr : n0, np = jr + mr < n1 ? pc : pc + kc;
+                int64_t nkc = j->k - np < pl->kc ? j->k - np : pl->kc;
+                int nh = (int) (n1 - nj < mr ? n1 - nj : mr);
+                gk_pf pf = {j->b + (nj * j->sb1 + np) * isz, j->sb1 * isz, nkc * isz, 0, np < j->k ? nh : 0};
+                for (int64_t ip = 0; ip < rows; ip += GK_WT_NR)
+                    pl->isa->f32_wt(h, kc, wp, abuf + (ip / GK_WT_NR) * kc * GK_WT_NR, ct ? ct + (jr - n0) * ldct + ip : NULL, ldct, pc > 0,
+                                    last ? j->c + (mb + ip) * j->ldc + jr : NULL, j->ldc, (int) (rows - ip < GK_WT_NR ? rows - ip : GK_WT_NR), &pf);
+                if (np < j->k) copy_w_rows(j, nj, nh, np, nkc, wp);
             }
         }
     }
+    free(ct);
+    return true;
 }
 
 /* ---- small M: stream K-contiguous weights once ---- */
@@ -490,9 +494,9 @@ sipu_status sipu_gemm_run(const sipu_gemm_job *j, const char *fn) {
     if (threads > tiles) threads = (int) tiles;
     /* words per panel row: kc (f32), or pairs of K, padded to 16 pairs for AMX; one word more than needed either way */
     int64_t kw = pl.amx ? (pl.kc / 2 + 15) / 16 * 16 : pl.kc;
-    /* f32 linear layout, few enough rows for all of a's K block in L2: b streamed by micro-panels */
-    const bool stream = !bf && !scaled && pl.isa->f32_pf && j->sb0 == 1 && j->sb1 != 1 && j->m <= STREAM_M;
-    int64_t arows = stream ? (j->m + pl.mr - 1) / pl.mr * pl.mr : pl.mc;
+    /* f32 linear layout: C^T = W a^T, a's rows packed in WT_MB blocks */
+    const bool wt = f32 && pl.isa->f32_wt && j->sb0 == 1 && j->sb1 != 1;
+    int64_t arows = wt ? ((j->m < WT_MB ? j->m : WT_MB) + GK_WT_NR - 1) / GK_WT_NR * GK_WT_NR : pl.mc;
     size_t abytes = (size_t) (arows * kw) * sizeof(float) + 64, bbytes = (size_t) (NC * kw) * sizeof(float) + 64;
     abytes = (abytes + 63) / 64 * 64;
     bbytes = (bbytes + 63) / 64 * 64;
@@ -510,9 +514,12 @@ sipu_status sipu_gemm_run(const sipu_gemm_job *j, const char *fn) {
             oom = true;
         } else if (t0 < t1) {
             if (pl.amx) sipu_gk_amx_begin();
-            if (stream && split_n) {
+            if (wt && split_n) {
                 int64_t e = t1 * nunit < j->n ? t1 * nunit : j->n;
-                run_rect_stream(&pl, 0, j->m, t0 * nunit, e, abuf, bbuf);
+                oom = !run_rect_wt(&pl, 0, j->m, t0 * nunit, e, abuf, bbuf);
+            } else if (wt) {
+                int64_t e = t1 * pl.mr < j->m ? t1 * pl.mr : j->m;
+                oom = !run_rect_wt(&pl, t0 * pl.mr, e, 0, j->n, abuf, bbuf);
             } else if (split_n) {
                 int64_t e = t1 * nunit < j->n ? t1 * nunit : j->n;
                 run_rect(&pl, 0, j->m, t0 * nunit, e, abuf, bbuf);
