@@ -486,18 +486,18 @@ sipu_status sipu_gemm_run(const sipu_gemm_job *j, const char *fn) {
     pl.mc = ((f32 ? MC_F32 : MC_TARGET) + pl.mr - 1) / pl.mr * pl.mr;
     /* fp32: K blocks of equal depth (1024 = 2 x 512 rather than ... + a thin last block) */
     if (f32) pl.kc = (j->k + (j->k + KC_F32 - 1) / KC_F32 - 1) / ((j->k + KC_F32 - 1) / KC_F32);
+    /* f32 linear layout: C^T = W a^T, a's rows packed in WT_MB blocks, the weights by mr rows */
+    const bool wt = f32 && pl.isa->f32_wt && j->sb0 == 1 && j->sb1 != 1;
     /* split the longer side in units of tiles (N in 128s when scaled, so a tile never straddles a scale block) */
-    int64_t nunit = scaled ? GK_SCALE_BLOCK : pl.nr;
-    int64_t ntiles = (j->n + nunit - 1) / nunit, mtiles = (j->m + pl.mr - 1) / pl.mr;
+    int64_t nunit = scaled ? GK_SCALE_BLOCK : wt ? pl.mr : pl.nr, munit = wt ? GK_WT_NR : pl.mr;
+    int64_t ntiles = (j->n + nunit - 1) / nunit, mtiles = (j->m + munit - 1) / munit;
     bool split_n = ntiles >= threads * 2 || ntiles >= mtiles;
     int64_t tiles = split_n ? ntiles : mtiles;
     if (threads > tiles) threads = (int) tiles;
     /* words per panel row: kc (f32), or pairs of K, padded to 16 pairs for AMX; one word more than needed either way */
     int64_t kw = pl.amx ? (pl.kc / 2 + 15) / 16 * 16 : pl.kc;
-    /* f32 linear layout: C^T = W a^T, a's rows packed in WT_MB blocks */
-    const bool wt = f32 && pl.isa->f32_wt && j->sb0 == 1 && j->sb1 != 1;
     int64_t arows = wt ? ((j->m < WT_MB ? j->m : WT_MB) + GK_WT_NR - 1) / GK_WT_NR * GK_WT_NR : pl.mc;
-    size_t abytes = (size_t) (arows * kw) * sizeof(float) + 64, bbytes = (size_t) (NC * kw) * sizeof(float) + 64;
+    size_t abytes = (size_t) (arows * kw) * sizeof(float) + 64, bbytes = (size_t) (wt ? pl.mr * GK_WT_LD : NC * kw) * sizeof(float) + 64;
     abytes = (abytes + 63) / 64 * 64;
     bbytes = (bbytes + 63) / 64 * 64;
     bool oom = false;
@@ -514,19 +514,10 @@ sipu_status sipu_gemm_run(const sipu_gemm_job *j, const char *fn) {
             oom = true;
         } else if (t0 < t1) {
             if (pl.amx) sipu_gk_amx_begin();
-            if (wt && split_n) {
-                int64_t e = t1 * nunit < j->n ? t1 * nunit : j->n;
-                oom = !run_rect_wt(&pl, 0, j->m, t0 * nunit, e, abuf, bbuf);
-            } else if (wt) {
-                int64_t e = t1 * pl.mr < j->m ? t1 * pl.mr : j->m;
-                oom = !run_rect_wt(&pl, t0 * pl.mr, e, 0, j->n, abuf, bbuf);
-            } else if (split_n) {
-                int64_t e = t1 * nunit < j->n ? t1 * nunit : j->n;
-                run_rect(&pl, 0, j->m, t0 * nunit, e, abuf, bbuf);
-            } else {
-                int64_t e = t1 * pl.mr < j->m ? t1 * pl.mr : j->m;
-                run_rect(&pl, t0 * pl.mr, e, 0, j->n, abuf, bbuf);
-            }
+            int64_t m0 = split_n ? 0 : t0 * munit, m1 = split_n || t1 * munit > j->m ? j->m : t1 * munit;
+            int64_t n0 = split_n ? t0 * nunit : 0, n1 = !split_n || t1 * nunit > j->n ? j->n : t1 * nunit;
+            if (wt) oom = !run_rect_wt(&pl, m0, m1, n0, n1, abuf, bbuf);
+            else run_rect(&pl, m0, m1, n0, n1, abuf, bbuf);
             if (pl.amx) sipu_gk_amx_end();
         }
         free(abuf);
