@@ -386,11 +386,12 @@ static sipu_status run_gemv(const sipu_gemm_job *j, const gk_isa *isa, const gk_
          */
         const int64_t kslice = M > 4 ? (bf ? 1024 : 512) : K;
         float part[8 * GEMV_COLS];
-        for (int64_t m0 = 0; m0 < M; m0 += 8) {
-            int mc = (int) (M - m0 < 8 ? M - m0 : 8);
-            float *c = j->c + m0 * j->ldc + n0;
-            for (int64_t k0 = 0; k0 < K; k0 += kslice) {
-                int64_t kl = K - k0 < kslice ? K - k0 : kslice;
+        /* K slices outside the 8-row groups: a group re-reads the slice of weights from L2, not memory */
+        for (int64_t k0 = 0; k0 < K; k0 += kslice) {
+            int64_t kl = K - k0 < kslice ? K - k0 : kslice;
+            for (int64_t m0 = 0; m0 < M; m0 += 8) {
+                int mc = (int) (M - m0 < 8 ? M - m0 : 8);
+                float *c = j->c + m0 * j->ldc + n0;
                 const char *b = j->b + (n0 * j->sb1 + k0) * ib;
                 float *dst = k0 == 0 ? c : part;
                 int64_t ldd = k0 == 0 ? j->ldc : GEMV_COLS;
