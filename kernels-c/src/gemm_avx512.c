@@ -31,22 +31,22 @@ AI void store_tile_row(float *c, __m512 v0, __m512 v1, int accumulate, const flo
 /*
  * The FMA loop of R x 32 tiles: c0[r], c1[r] = the products of R broadcast rows and a [kc][32] b
  * panel. The rows come from a packed a panel (ap[p * MR + r], the 14-row stride) or, WT, from
- * weight rows (ap[r * GK_WT_LD + p]); then the stream pf (the next weight rows) advances one line
- * (to L2) every other step. And nc lines of the c the tile stores (rows at c, ld ldc, two lines per
+ * weight rows (ap[r * GK_WT_LD + p]); then the stream pf (the next weight rows) advances on the
+ * way. And nc lines of the c the tile stores (rows at c, ld ldc, two lines per
  * row, the second at c + off2) are prefetched, one every 4 steps.
  */
 AI void tile_loop(const int R, const int WT, int64_t kc, const float *ap, const float *bp, const float *c, int64_t ldc,
                   int nc, int off2, gk_pf *pf, __m512 c0[MR], __m512 c1[MR]) {
     const char *pp = WT ? pf->p : NULL;
     int64_t poff = WT ? pf->off : 0, pbytes = WT ? pf->bytes : 0, pld = WT ? pf->ld : 0;
-    int pcols = WT ? pf->cols : 0;
+    int pcols = WT ? pf->cols : 0, pevery = WT ? pf->every : 0;
 #pragma GCC unroll 14
     for (int r = 0; r < R; r++) c0[r] = c1[r] = _mm512_setzero_ps();
     for (int64_t p = 0; p < kc; p++) {
         __m512 b0 = _mm512_load_ps(bp), b1 = _mm512_load_ps(bp + 16);
         _mm_prefetch((const char *) (bp + 8 * NR), _MM_HINT_T0);
         if ((p & 3) == 0 && (p >> 2) < nc) _mm_prefetch((const char *) (c + ((p >> 2) >> 1) * ldc + ((p >> 2) & 1) * off2), _MM_HINT_T0);
-        if (WT && (p & 1) && pcols > 0) {
+        if (WT && (p & pevery) == 0 && pcols > 0) {
             _mm_prefetch(pp + poff, _MM_HINT_T1);
             poff += 64;
             if (poff >= pbytes) {

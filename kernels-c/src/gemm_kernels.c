@@ -335,7 +335,11 @@ static bool run_rect_wt(const plan *pl, int64_t m0, int64_t m1, int64_t n0, int6
                 int64_t nj = jr + mr < n1 ? jr + mr : n0, np = jr + mr < n1 ? pc : pc + kc;
                 int64_t nkc = j->k - np < pl->kc ? j->k - np : pl->kc;
                 int nh = (int) (n1 - nj < mr ? n1 - nj : mr);
-                gk_pf pf = {j->b + (nj * j->sb1 + np) * isz, j->sb1 * isz, nkc * isz, 0, np < j->k ? nh : 0};
+                gk_pf pf = {j->b + (nj * j->sb1 + np) * isz, j->sb1 * isz, nkc * isz, 0, np < j->k ? nh : 0, 0};
+                /* the sparsest power-of-two spacing (up to 1 in 8) that still covers the lines in the steps of these tiles */
+                for (int64_t lines = nh * ((nkc * isz + 63) / 64), steps = (rows + GK_WT_NR - 1) / GK_WT_NR * kc;
+                     pf.every < 7 && (steps / (pf.every * 2 + 2)) >= lines;)
+                    pf.every = pf.every * 2 + 1;
                 for (int64_t ip = 0; ip < rows; ip += GK_WT_NR)
                     pl->isa->f32_wt(h, kc, wp, abuf + (ip / GK_WT_NR) * kc * GK_WT_NR, ct ? ct + (jr - n0) * ldct + ip : NULL, ldct, pc > 0,
                                     last ? j->c + (mb + ip) * j->ldc + jr : NULL, j->ldc, (int) (rows - ip < GK_WT_NR ? rows - ip : GK_WT_NR), &pf);
