@@ -84,7 +84,28 @@ static inline uint32_t get_bf16(const gk_tables *tb, const char *base, int64_t o
 /* ---- packing ---- */
 
 /* f32 panels of B: rows p0..p0+kc, columns n0..n0+nc, each NR-wide panel [kc][NR], zero beyond N. */
+/*
+ * row-major f32 b: each K row of a panel is a copy; taken row by row of b, so the reads are long
+ * streams (by panels they were kc pieces of nr floats, a row stride apart: 5 % of 1024^3)
+ */
+static void pack_b_f32_rows(const sipu_gemm_job *j, int nr, int64_t p0, int64_t kc, int64_t n0, int64_t nc, float *bp) {
+    const int64_t full = nc / nr * nr;
+    if (full < nc) memset(bp + (full / nr) * kc * nr, 0, (size_t) (kc * nr) * sizeof(float));
+    for (int64_t p = 0; p < kc; p++) {
+        const float *row = (const float *) j->b + (p0 + p) * j->sb0 + n0;
+        float *dst = bp + p * nr;
+        int64_t jp = 0;
+        if (nr == GK_MAX_NR)
+            for (; jp < full; jp += GK_MAX_NR) memcpy(dst + (jp / nr) * kc * nr, row + jp, GK_MAX_NR * sizeof(float));
+        for (; jp < nc; jp += nr) memcpy(dst + (jp / nr) * kc * nr, row + jp, (size_t) (nc - jp < nr ? nc - jp : nr) * sizeof(float));
+    }
+}
+
 static void pack_b_f32(const sipu_gemm_job *j, const gk_isa *isa, int nr, int64_t p0, int64_t kc, int64_t n0, int64_t nc, float *bp) {
+    if (j->sb1 == 1 && j->tb == SIPU_F32) {
+        pack_b_f32_rows(j, nr, p0, kc, n0, nc, bp);
+        return;
+    }
     for (int64_t jp = 0; jp < nc; jp += nr) {
         float *panel = bp + (jp / nr) * kc * nr;
         int w = (int) (nc - jp < nr ? nc - jp : nr);
@@ -98,9 +119,6 @@ static void pack_b_f32(const sipu_gemm_job *j, const gk_isa *isa, int nr, int64_
         if (j->sb0 == 1 && j->sb1 != 1) {
             for (int jj = 0; jj < w; jj++)
                 for (int64_t p = 0; p < kc; p++) panel[p * nr + jj] = get_f32(j->b, p0 + p + (n0 + jp + jj) * j->sb1, j->tb);
-        } else if (j->sb1 == 1 && j->tb == SIPU_F32) {
-            /* row-major b: each K row of the panel is a copy */
-            for (int64_t p = 0; p < kc; p++) memcpy(panel + p * nr, (const float *) j->b + (p0 + p) * j->sb0 + n0 + jp, (size_t) w * sizeof(float));
         } else {
             for (int64_t p = 0; p < kc; p++)
                 for (int jj = 0; jj < w; jj++) panel[p * nr + jj] = get_f32(j->b, (p0 + p) * j->sb0 + (n0 + jp + jj) * j->sb1, j->tb);
