@@ -44,7 +44,9 @@ AI void tile_loop(const int R, const int WT, int64_t kc, const float *ap, const 
     for (int r = 0; r < R; r++) c0[r] = c1[r] = _mm512_setzero_ps();
     for (int64_t p = 0; p < kc; p++) {
         __m512 b0 = _mm512_load_ps(bp), b1 = _mm512_load_ps(bp + 16);
+        /* both lines of the step 8 ahead: the b panel (64 KiB at KC 512) streams from L2 */
         _mm_prefetch((const char *) (bp + 8 * NR), _MM_HINT_T0);
+        _mm_prefetch((const char *) (bp + 8 * NR + 16), _MM_HINT_T0);
         if ((p & 3) == 0 && (p >> 2) < nc) _mm_prefetch((const char *) (c + ((p >> 2) >> 1) * ldc + ((p >> 2) & 1) * off2), _MM_HINT_T0);
         if (WT && (p & pevery) == 0 && pcols > 0) {
             _mm_prefetch(pp + poff, _MM_HINT_T1);
