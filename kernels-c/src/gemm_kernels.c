@@ -19,11 +19,15 @@
 #define NC 2048
 #define MC_TARGET 336
 /*
- * fp32: deep K blocks, because each block re-reads and rewrites c, and that (not B micro-panels
- * leaving L1) is what costs: KC 192 -> 512 measured +5-10 % (1 thread, Xeon with 48 KiB L1 / 2 MiB
- * L2); the B micro-panel (64 KiB) then streams from L2 with the A panel, so MC is halved to keep
- * the A block (336 KiB) well inside L2.
+ * fp32 sums restart every SUM_F32 steps of K and are added to c in K order, the order main had with
+ * K blocks of 192: any other order moves some fp32 results by an ulp, and the FP8 DeepSeek check
+ * (activations quantized to e4m3 between layers) then flips ties (measured: blocks of 512 or 128
+ * failed it). The cache blocks are deeper (KC_F32, whole sum blocks), because each block re-reads
+ * and rewrites c from L2 or beyond, while the sum blocks inside it find c in L1: +5-10 % over 192
+ * (1 thread, Xeon with 48 KiB L1 / 2 MiB L2). The B micro-panel (72 KiB) then streams from L2 with
+ * the A panel, so MC is halved to keep the A block (387 KiB) well inside L2.
  */
+#define SUM_F32 192
 #define KC_F32 GK_KC_F32
 #define MC_F32 168
 /* bf16: B micro-panels of KC x 32 pairs (32 KiB) stay in L1 while A panels stream */
@@ -245,6 +249,29 @@ typedef struct {
     int64_t kc, mc;
 } plan;
 
+/* the f32 tile at (c, h x w) over one K block, by sum blocks (see SUM_F32); edge tiles through a buffer */
+static void tile_f32_block(const plan *pl, int64_t kc, const float *ap, const float *bp, float *c, int h, int w, bool acc, const float *rs,
+                           float cs) {
+    const gk_isa *isa = pl->isa;
+    const int mr = pl->mr, nr = pl->nr;
+    const int64_t ldc = pl->job->ldc;
+    float tmp[GK_MAX_MR * GK_MAX_NR];
+    for (int64_t q = 0; q < kc; q += SUM_F32) {
+        const int64_t kq = kc - q < SUM_F32 ? kc - q : SUM_F32;
+        const float *a = ap + q * mr, *b = bp + q * nr;
+        const bool add = acc || q > 0;
+        if (h == mr && w == nr) {
+            isa->f32(kq, a, b, c, ldc, add, rs, cs);
+        } else if (w == nr && isa->f32_rows) {
+            isa->f32_rows(h, kq, a, b, c, ldc, add, rs, cs); /* the last rows of M: only h rows computed */
+        } else {
+            isa->f32(kq, a, b, tmp, nr, 0, rs, cs);
+            for (int r = 0; r < h; r++)
+                for (int jj = 0; jj < w; jj++) c[r * ldc + jj] = add ? c[r * ldc + jj] + tmp[r * nr + jj] : tmp[r * nr + jj];
+        }
+    }
+}
+
 static void run_rect(const plan *pl, int64_t m0, int64_t m1, int64_t n0, int64_t n1, void *abuf, void *bbuf) {
     const sipu_gemm_job *j = pl->job;
     const int mr = pl->mr, nr = pl->nr;
@@ -293,14 +320,12 @@ static void run_rect(const plan *pl, int64_t m0, int64_t m1, int64_t n0, int64_t
                         else if (pl->bf)
                             pl->isa->bf16(kq, (const uint32_t *) abuf + (ir / mr) * kq * mr, (const uint32_t *) bbuf + (jr / nr) * kq * nr,
                                           dst, ldd, full && acc, scaled ? rs : NULL, cs);
-                        else if (!full && w == nr && pl->isa->f32_rows) {
-                            /* the last rows of M: only h rows computed, straight into c */
-                            pl->isa->f32_rows(h, kc, (const float *) abuf + (ir / mr) * kc * mr, (const float *) bbuf + (jr / nr) * kc * nr,
-                                              c, j->ldc, acc, scaled ? rs : NULL, cs);
+                        else {
+                            /* fp32 (scaled only on its 128-deep blocks, one sum block) */
+                            tile_f32_block(pl, kc, (const float *) abuf + (ir / mr) * kc * mr, (const float *) bbuf + (jr / nr) * kc * nr, c, h, w,
+                                           acc, scaled ? rs : NULL, cs);
                             continue;
-                        } else
-                            pl->isa->f32(kc, (const float *) abuf + (ir / mr) * kc * mr, (const float *) bbuf + (jr / nr) * kc * nr,
-                                         dst, ldd, full && acc, scaled ? rs : NULL, cs);
+                        }
                         if (!full && scaled && pl->amx)
                             for (int r = 0; r < h; r++) memcpy(c + r * j->ldc, tmp + r * nr, (size_t) w * sizeof(float));
                         else if (!full)
@@ -339,7 +364,7 @@ static bool run_rect_wt(const plan *pl, int64_t m0, int64_t m1, int64_t n0, int6
     const int64_t isz = sipu_itemsize(j->tb);
     const int64_t ldct = ((m1 - m0 < WT_MB ? m1 - m0 : WT_MB) + GK_WT_NR - 1) / GK_WT_NR * GK_WT_NR;
     float *ct = NULL;
-    if (j->k > pl->kc && !(ct = aligned_alloc(64, (size_t) ((n1 - n0) * ldct) * sizeof(float)))) return false;
+    if (j->k > SUM_F32 && !(ct = aligned_alloc(64, (size_t) ((n1 - n0) * ldct) * sizeof(float)))) return false;
     for (int64_t mb = m0; mb < m1; mb += WT_MB) {
         const int64_t rows = m1 - mb < WT_MB ? m1 - mb : WT_MB;
         for (int64_t pc = 0; pc < j->k; pc += pl->kc) {
@@ -359,8 +384,13 @@ static bool run_rect_wt(const plan *pl, int64_t m0, int64_t m1, int64_t n0, int6
                      pf.every < 7 && (steps / (pf.every * 2 + 2)) >= lines;)
                     pf.every = pf.every * 2 + 1;
                 for (int64_t ip = 0; ip < rows; ip += GK_WT_NR)
-                    pl->isa->f32_wt(h, kc, wp, abuf + (ip / GK_WT_NR) * kc * GK_WT_NR, ct ? ct + (jr - n0) * ldct + ip : NULL, ldct, pc > 0,
-                                    last ? j->c + (mb + ip) * j->ldc + jr : NULL, j->ldc, (int) (rows - ip < GK_WT_NR ? rows - ip : GK_WT_NR), &pf);
+                    for (int64_t q = 0; q < kc; q += SUM_F32) { /* by sum blocks, see SUM_F32 */
+                        const int64_t kq = kc - q < SUM_F32 ? kc - q : SUM_F32;
+                        pl->isa->f32_wt(h, kq, wp + q, abuf + (ip / GK_WT_NR) * kc * GK_WT_NR + q * GK_WT_NR,
+                                        ct ? ct + (jr - n0) * ldct + ip : NULL, ldct, pc > 0 || q > 0,
+                                        last && q + kq >= kc ? j->c + (mb + ip) * j->ldc + jr : NULL, j->ldc,
+                                        (int) (rows - ip < GK_WT_NR ? rows - ip : GK_WT_NR), &pf);
+                    }
                 if (np < j->k) copy_w_rows(j, nj, nh, np, nkc, wp);
             }
         }
@@ -507,8 +537,11 @@ sipu_status sipu_gemm_run(const sipu_gemm_job *j, const char *fn) {
     plan pl = {j, isa, &tables, bf, amx, amx ? GK_AMX_MR : bf ? 14 : isa->mr, amx ? GK_AMX_NR : bf ? 32 : isa->nr,
                scaled ? (amx ? GK_AMX_FP8_BLOCKS : 1) * GK_SCALE_BLOCK : amx ? KC_AMX : bf ? KC_BF16 : KC_F32, 0};
     pl.mc = ((f32 ? MC_F32 : MC_TARGET) + pl.mr - 1) / pl.mr * pl.mr;
-    /* fp32: K blocks of equal depth (1024 = 2 x 512 rather than ... + a thin last block) */
-    if (f32) pl.kc = (j->k + (j->k + KC_F32 - 1) / KC_F32 - 1) / ((j->k + KC_F32 - 1) / KC_F32);
+    /* fp32: K blocks of equal depth in whole sum blocks (1024 = 576 + 448 rather than 576 + 576) */
+    if (f32) {
+        const int64_t sums = (j->k + SUM_F32 - 1) / SUM_F32, blocks = (j->k + KC_F32 - 1) / KC_F32;
+        pl.kc = (sums + blocks - 1) / blocks * SUM_F32;
+    }
     /* f32 linear layout: C^T = W a^T, a's rows packed in WT_MB blocks, the weights by mr rows */
     const bool wt = f32 && pl.isa->f32_wt && j->sb0 == 1 && j->sb1 != 1;
     /* split the longer side in units of tiles (N in 128s when scaled, so a tile never straddles a scale block) */

@@ -42,8 +42,8 @@ typedef void (*gk_tile_f32)(int64_t kc, const float *ap, const float *bp, float 
  * c rows 8 KiB apart. With c (the last K block) the tile stores c[m * ldc + r] = (accumulate ? ct :
  * 0) + its product for m < mrows, r < h instead. Walks the prefetch stream pf (the next weight rows).
  */
-#define GK_KC_F32 512
-#define GK_WT_LD (GK_KC_F32 + 16) /* + one line: rows 2 KiB apart would share L1 sets */
+#define GK_KC_F32 576
+#define GK_WT_LD (GK_KC_F32 + 16) /* + one line: rows a multiple of 4 KiB apart would share L1 sets */
 #define GK_WT_NR 32
 typedef void (*gk_tile_wt)(int h, int64_t kc, const float *wp, const float *bp, float *ct, int64_t ldct, int accumulate, float *c,
                            int64_t ldc, int mrows, gk_pf *pf);
