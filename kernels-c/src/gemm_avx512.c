@@ -32,8 +32,8 @@ AI void store_tile_row(float *c, __m512 v0, __m512 v1, int accumulate, const flo
  * The FMA loop of R x 32 tiles: c0[r], c1[r] = the products of R broadcast rows and a [kc][32] b
  * panel. The rows come from a packed a panel (ap[p * MR + r], the 14-row stride) or, WT, from
  * weight rows (ap[r * GK_WT_LD + p]); then the stream pf (the next weight rows) advances on the
- * way. And nc lines of the c the tile stores (rows at c, ld ldc, two lines per
- * row, the second at c + off2) are prefetched, one every 4 steps.
+ * way. nc lines of the c the tile stores (rows at c, ld ldc, two lines per row, the second at
+ * c + off2) are prefetched, one every 4 steps.
  */
 AI void tile_loop(const int R, const int WT, int64_t kc, const float *ap, const float *bp, const float *c, int64_t ldc,
                   int nc, int off2, gk_pf *pf, __m512 c0[MR], __m512 c1[MR]) {
@@ -44,7 +44,7 @@ AI void tile_loop(const int R, const int WT, int64_t kc, const float *ap, const 
     for (int r = 0; r < R; r++) c0[r] = c1[r] = _mm512_setzero_ps();
     for (int64_t p = 0; p < kc; p++) {
         __m512 b0 = _mm512_load_ps(bp), b1 = _mm512_load_ps(bp + 16);
-        /* both lines of the step 8 ahead: the b panel (64 KiB at KC 512) streams from L2 */
+        /* both lines of the step 8 ahead: a b panel of the f32 GEMM's deep K blocks streams from L2 */
         _mm_prefetch((const char *) (bp + 8 * NR), _MM_HINT_T0);
         _mm_prefetch((const char *) (bp + 8 * NR + 16), _MM_HINT_T0);
         if ((p & 3) == 0 && (p >> 2) < nc) _mm_prefetch((const char *) (c + ((p >> 2) >> 1) * ldc + ((p >> 2) & 1) * off2), _MM_HINT_T0);

@@ -357,16 +357,26 @@ static void copy_w_rows(const sipu_gemm_job *j, int64_t n0, int h, int64_t p0, i
     }
 }
 
+/*
+ * The prefetch stream of weight rows n..n+h-1, K p0..p0+kc, for tiles of `steps` K steps: the
+ * sparsest power-of-two spacing (up to 1 line in 8 steps) that still covers its lines.
+ */
+static gk_pf weight_rows_pf(const sipu_gemm_job *j, int64_t n, int h, int64_t p0, int64_t kc, int64_t steps) {
+    const int64_t isz = sipu_itemsize(j->tb), lines = h * ((kc * isz + 63) / 64);
+    gk_pf pf = {j->b + (n * j->sb1 + p0) * isz, j->sb1 * isz, kc * isz, 0, h, 0};
+    while (pf.every < 7 && steps / (pf.every * 2 + 2) >= lines) pf.every = pf.every * 2 + 1;
+    return pf;
+}
+
 /* false: no memory for ct */
 static bool run_rect_wt(const plan *pl, int64_t m0, int64_t m1, int64_t n0, int64_t n1, float *abuf, float *wp) {
     const sipu_gemm_job *j = pl->job;
     const int mr = pl->mr;
-    const int64_t isz = sipu_itemsize(j->tb);
     const int64_t ldct = ((m1 - m0 < WT_MB ? m1 - m0 : WT_MB) + GK_WT_NR - 1) / GK_WT_NR * GK_WT_NR;
     float *ct = NULL;
     if (j->k > SUM_F32 && !(ct = aligned_alloc(64, (size_t) ((n1 - n0) * ldct) * sizeof(float)))) return false;
     for (int64_t mb = m0; mb < m1; mb += WT_MB) {
-        const int64_t rows = m1 - mb < WT_MB ? m1 - mb : WT_MB;
+        const int64_t rows = m1 - mb < WT_MB ? m1 - mb : WT_MB, panels = (rows + GK_WT_NR - 1) / GK_WT_NR;
         for (int64_t pc = 0; pc < j->k; pc += pl->kc) {
             const int64_t kc = j->k - pc < pl->kc ? j->k - pc : pl->kc;
             const bool last = pc + kc >= j->k;
@@ -378,11 +388,7 @@ static bool run_rect_wt(const plan *pl, int64_t m0, int64_t m1, int64_t n0, int6
                 int64_t nj = jr + mr < n1 ? jr + mr : n0, np = jr + mr < n1 ? pc : pc + kc;
                 int64_t nkc = j->k - np < pl->kc ? j->k - np : pl->kc;
                 int nh = (int) (n1 - nj < mr ? n1 - nj : mr);
-                gk_pf pf = {j->b + (nj * j->sb1 + np) * isz, j->sb1 * isz, nkc * isz, 0, np < j->k ? nh : 0, 0};
-                /* the sparsest power-of-two spacing (up to 1 in 8) that still covers the lines in the steps of these tiles */
-                for (int64_t lines = nh * ((nkc * isz + 63) / 64), steps = (rows + GK_WT_NR - 1) / GK_WT_NR * kc;
-                     pf.every < 7 && (steps / (pf.every * 2 + 2)) >= lines;)
-                    pf.every = pf.every * 2 + 1;
+                gk_pf pf = np < j->k ? weight_rows_pf(j, nj, nh, np, nkc, panels * kc) : (gk_pf) {0};
                 for (int64_t ip = 0; ip < rows; ip += GK_WT_NR)
                     for (int64_t q = 0; q < kc; q += SUM_F32) { /* by sum blocks, see SUM_F32 */
                         const int64_t kq = kc - q < SUM_F32 ? kc - q : SUM_F32;

@@ -37,9 +37,9 @@ typedef void (*gk_tile_f32)(int64_t kc, const float *ap, const float *bp, float 
  * Linear layers in fp32, C^T = W a^T: the weight rows take the broadcast side of the FMA tile, so
  * they are copied as they lie (K contiguous, no transpose): wp holds h <= mr rows of kc <= GK_KC_F32
  * floats at the fixed stride GK_WT_LD (a displacement, so no register per row); bp is a^T, [kc][32]
- * (32 rows of a, zero beyond M). The sums of the K blocks before the last go to ct[r * ldct + m]
- * (32 m, += with accumulate; ct 64-byte aligned): rows of C^T, so no transposes per K block and no
- * c rows 8 KiB apart. With c (the last K block) the tile stores c[m * ldc + r] = (accumulate ? ct :
+ * (32 rows of a, zero beyond M). The partial sums before the last K steps go to ct[r * ldct + m]
+ * (32 m, += with accumulate; ct 64-byte aligned): rows of C^T, so no transposes per call and no
+ * c rows 8 KiB apart. With c (the last K steps) the tile stores c[m * ldc + r] = (accumulate ? ct :
  * 0) + its product for m < mrows, r < h instead. Walks the prefetch stream pf (the next weight rows).
  */
 #define GK_KC_F32 576
