@@ -401,7 +401,7 @@ SIPU_API sipu_status sipu_fused_experts(const sipu_tensor *hidden, const sipu_te
         int64_t p = order[r];
         float *gu = h1 + r * 2 * I;
         if (apply_router_weight_on_input) vt->scale_f32(2 * I, gu, tw[(p / K) * topk_weights->strides[0] + (p % K) * topk_weights->strides[1]]);
-        vt->silu_mul_f32(SIPU_F32, I, gu, gu + I, h2 + r * I);
+        vt->silu_mul(SIPU_F32, I, gu, h2 + r * I);
         if (fp8) quant_row(h2 + r * I, I, hs + r * KI);
     }
     /* h2 is fp32 (not bf16-exact): split exactly for the AMX tiles, or multiplied in fp32 */
