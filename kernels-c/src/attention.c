@@ -344,11 +344,6 @@ static void attend_tiles(const plan *p, const item *it, const buffers *bu) {
 
 #define TILE_ROWS 16 /* keys per step of the few-row path (one page of the usual caches) */
 
-/*
- * Few rows (decode): Q.K as row dot products and O += P V as row updates on fp32 copies of the tile,
- * for several kv heads at once so the cache is read key row by key row (all heads of a key are
- * adjacent) rather than one head's 256-byte pieces 4 KiB apart.
- */
 /* elements from one kv head's row of t to the next head's */
 static inline int64_t head_step(const plan *p, const sipu_tensor *t) { return t->strides[p->table ? 2 : 1]; }
 
@@ -359,7 +354,7 @@ static void bf16_rows(const plan *p, const sipu_tensor *t, int64_t b, int64_t j0
 
 /*
  * S = Q K^T of keys j0 .. j0 + n for the item's R1 rows of each of its nh kv heads, into s (rows of
- * TILE_ROWS). Without in-place bf16 the K (and V) rows are widened into ks and vs first.
+ * TILE_ROWS). Without in-place bf16 the K (and V) rows are widened into kp and vp first.
  */
 static void rows_scores(const plan *p, const item *it, int64_t j0, int64_t n, const float *q, const buffers *bu, const uint16_t **krow,
                         const uint16_t **vrow) {
