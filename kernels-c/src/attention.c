@@ -15,8 +15,9 @@
  * type before the second gemm). Elsewhere (f32, f16, no AMX) inputs are widened exactly to fp32 and
  * run on the fp32 microkernels, P kept in fp32.
  * Decode-like items (a handful of rows per kv head) take several kv heads at once, so the cache is
- * read key row by key row, and split their keys over the threads when there are too few items,
- * merging the splits' (max, sum, accumulator) at the end.
+ * read key row by key row (bf16 rows in place with AVX-512: attention_avx512.c), and split their
+ * keys over the threads when there are too few items, merging the splits' (max, sum, accumulator)
+ * at the end.
  *
  * Masks (SEMANTICS.md §11): query i of a sequence sits at position i + Lk - Lq; key j is visible
  * iff j <= pos + wr (wr >= 0) and j >= pos - wl (wl >= 0). Scores are scale * q.k, soft-capped as
