@@ -274,6 +274,10 @@ static void run_rect(const plan *pl, int64_t m0, int64_t m1, int64_t n0, int64_t
  */
 #define KC_AMX 1024
 #define NC_AMX 2048
+/* rows of A per block: 1 MiB of panels at KC_AMX, so up to 512 rows take the just-in-time B panels below */
+#ifndef MC_AMX
+#define MC_AMX 512
+#endif
 
 /* the 32 x 32 tile of c at (row, col), h x w of it inside c; edge tiles run through tmp with c's running sum, in the same order */
 static void amx_tile_at(const plan *pl, int64_t row, int64_t col, int h, int w, int64_t pc, int64_t kq, const uint32_t *ap, const uint32_t *bp,
@@ -309,25 +313,42 @@ static void amx_row_scales(const sipu_gemm_job *j, int64_t ic, int64_t mc, int64
                 *rs++ = ir + r < mc ? j->as[(ic + ir + r) * j->ldas + kb + sb] : 0.0f;
 }
 
+/* the tiles of one 32-column micro-panel bp of B at column col, w wide, down the packed rows [ic, ic + mc) */
+static void amx_column(const plan *pl, int64_t ic, int64_t mc, int64_t col, int w, int64_t pc, int64_t kq, const uint32_t *abuf, const uint32_t *bp,
+                       const float *rs) {
+    const int mr = GK_AMX_MR;
+    const int64_t nsb = (kq + 63) / 64;
+    for (int64_t ir = 0; ir < mc; ir += mr)
+        amx_tile_at(pl, ic + ir, col, (int) (mc - ir < mr ? mc - ir : mr), w, pc, kq, abuf + (ir / mr) * kq * mr, bp, rs ? rs + (ir / mr) * nsb * mr : NULL);
+}
+
+/*
+ * When the rows fit one MC block, each B micro-panel is used right after it is packed, so it is
+ * packed just in time into a 64 KiB buffer that stays in L2 (measured: a whole 4 MiB B panel goes
+ * to L3 and back, and packing it waits on those stores); otherwise the whole B panel is packed once
+ * for all MC blocks.
+ */
 static void run_rect_amx(const plan *pl, int64_t m0, int64_t m1, int64_t n0, int64_t n1, void *abuf, void *bbuf) {
     const sipu_gemm_job *j = pl->job;
-    const int mr = GK_AMX_MR, nr = GK_AMX_NR;
-    float rs[(MC_TARGET + GK_AMX_MR - 1) / GK_AMX_MR * GK_AMX_FP8_BLOCKS * GK_AMX_MR];
+    const int nr = GK_AMX_NR;
+    const bool jit = m1 - m0 <= pl->mc;
+    float rs[MC_AMX / GK_AMX_MR * GK_AMX_FP8_BLOCKS * GK_AMX_MR];
     for (int64_t jc = n0; jc < n1; jc += NC_AMX) {
         int64_t nc = n1 - jc < NC_AMX ? n1 - jc : NC_AMX;
         for (int64_t pc = 0; pc < j->k; pc += pl->kc) {
             int64_t kc = j->k - pc < pl->kc ? j->k - pc : pl->kc;
             int64_t kq = ((kc + 1) / 2 + 15) / 16 * 16, nsb = (kq + 63) / 64; /* whole 16-pair steps of the tiles, zero-padded */
-            pack_b_bf16(j, pl->isa, pl->tables, nr, pc, kc, kq, jc, nc, bbuf);
+            if (!jit) pack_b_bf16(j, pl->isa, pl->tables, nr, pc, kc, kq, jc, nc, bbuf);
             for (int64_t ic = m0; ic < m1; ic += pl->mc) {
                 int64_t mc = m1 - ic < pl->mc ? m1 - ic : pl->mc;
                 pack_a_amx(j, pl->tables, ic, mc, pc, kc, kq, abuf);
                 if (j->as) amx_row_scales(j, ic, mc, pc / GK_SCALE_BLOCK, nsb, rs);
-                for (int64_t jr = 0; jr < nc; jr += nr)
-                    for (int64_t ir = 0; ir < mc; ir += mr)
-                        amx_tile_at(pl, ic + ir, jc + jr, (int) (mc - ir < mr ? mc - ir : mr), (int) (nc - jr < nr ? nc - jr : nr), pc, kq,
-                                    (const uint32_t *) abuf + (ir / mr) * kq * mr, (const uint32_t *) bbuf + (jr / nr) * kq * nr,
-                                    j->as ? rs + (ir / mr) * nsb * mr : NULL);
+                for (int64_t jr = 0; jr < nc; jr += nr) {
+                    int w = (int) (nc - jr < nr ? nc - jr : nr);
+                    const uint32_t *bp = (const uint32_t *) bbuf + (jit ? 0 : (jr / nr) * kq * nr);
+                    if (jit) pack_b_bf16(j, pl->isa, pl->tables, nr, pc, kc, kq, jc + jr, w, bbuf);
+                    amx_column(pl, ic, mc, jc + jr, w, pc, kq, abuf, bp, j->as ? rs : NULL);
+                }
             }
         }
     }
@@ -517,7 +538,7 @@ sipu_status sipu_gemm_run(const sipu_gemm_job *j, const char *fn) {
     const bool amx = bf && sipu_amx();
     plan pl = {j, isa, &tables, bf, amx, amx ? GK_AMX_MR : bf ? 14 : isa->mr, amx ? GK_AMX_NR : bf ? 32 : isa->nr,
                amx ? KC_AMX : scaled ? GK_SCALE_BLOCK : bf ? KC_BF16 : KC_F32, 0};
-    pl.mc = (MC_TARGET + pl.mr - 1) / pl.mr * pl.mr;
+    pl.mc = amx ? MC_AMX : (MC_TARGET + pl.mr - 1) / pl.mr * pl.mr;
     /* split the longer side in units of tiles (N in 128s when scaled, so a tile never straddles a scale block) */
     int64_t nunit = scaled ? GK_SCALE_BLOCK : pl.nr;
     int64_t ntiles = (j->n + nunit - 1) / nunit, mtiles = (j->m + pl.mr - 1) / pl.mr;
