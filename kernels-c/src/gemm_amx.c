@@ -121,6 +121,37 @@ void sipu_gk_amx_pack_a(int kind, const void *src, int64_t ld, int64_t kc, int h
     }
 }
 
+/* 16 pair words of a K-contiguous column from word q0 on (kc elements, zero beyond) */
+static inline __attribute__((always_inline)) __m512i load_pairs(const int FP8, const void *col, int64_t q0, int64_t kc) {
+    int64_t n = kc - 2 * q0;
+    __mmask32 m = n >= 32 ? (__mmask32) 0xFFFFFFFFu : n <= 0 ? 0 : (__mmask32) ((1u << n) - 1);
+    if (FP8) return sipu_e4m3x32_to_bf16(_mm256_maskz_loadu_epi8(m, (const uint8_t *) col + 2 * q0));
+    return _mm512_maskz_loadu_epi16(m, (const uint16_t *) col + 2 * q0);
+}
+
+/*
+ * No prefetch of the next columns into L1 (unlike the AVX-512 pack): at K = 7168 the columns are
+ * 7 x 2 KiB apart, so a group's lines already fill two L1 sets and the prefetched ones evicted them.
+ */
+static inline __attribute__((always_inline)) void pack_b_t(const int FP8, const void *src, int64_t ld, int64_t kc, int w, uint32_t *panel,
+                                                           int64_t kqp) {
+    const int64_t isz = FP8 ? 1 : 2;
+    for (int g = 0; g < GK_AMX_NR; g += 16)
+        for (int64_t q0 = 0; q0 < kqp; q0 += 16) {
+            __m512i r[16];
+#pragma GCC unroll 16
+            for (int j = 0; j < 16; j++) r[j] = g + j < w ? load_pairs(FP8, (const char *) src + (g + j) * ld * isz, q0, kc) : _mm512_setzero_si512();
+            sipu_transpose16(r);
+#pragma GCC unroll 16
+            for (int i = 0; i < 16; i++) _mm512_store_si512(panel + (q0 + i) * GK_AMX_NR + g, r[i]);
+        }
+}
+
+void sipu_gk_amx_pack_b(int kind, const void *src, int64_t ld, int64_t kc, int w, uint32_t *panel, int64_t kqp) {
+    if (kind == GK_PK_E4M3) pack_b_t(1, src, ld, kc, w, panel, kqp);
+    else pack_b_t(0, src, ld, kc, w, panel, kqp);
+}
+
 /*
  * Decode (few rows of a, K-contiguous weights): the roles swap so the weights feed the tiles as they
  * lie in memory. C^T[n][m] = sum_k w[n][k] a[m][k] in 16 x 16 tiles: the weight rows are the

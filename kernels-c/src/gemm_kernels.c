@@ -268,16 +268,21 @@ static void run_rect(const plan *pl, int64_t m0, int64_t m1, int64_t n0, int64_t
 }
 
 /*
- * AMX (bf16 and fp8_gemm operands): K blocks of 1024 (measured ~15-30 % faster than 512 here: c is
- * re-read once per K block, and the tiles are that fast; 256 with the A panel held in L1 across the
- * B micro-panels was faster at 1024^3 but lost 20-30 % on linear shapes, K = 7168, to the c traffic).
+ * AMX (bf16 and fp8_gemm operands): the A block (rows x K block) is ~1 MiB of panels, MC_AMX rows x
+ * KC_AMX or, for fewer rows, a deeper K block (up to 4096): c goes through L3 once per K block, and
+ * the tiles are fast enough that this shows (measured at K = 7168, one thread: M = 128 +7 % at 4096
+ * over 2048, +11 % at 2048 over 1024; M = 512 and 1024^3 best at 1024; 512 was 25-30 % slower).
  */
 #define KC_AMX 1024
-#define NC_AMX 2048
-/* rows of A per block: 1 MiB of panels at KC_AMX, so up to 512 rows take the just-in-time B panels below */
-#ifndef MC_AMX
+#define KC_AMX_MAX 4096
 #define MC_AMX 512
-#endif
+#define NC_AMX 2048
+
+/* the K block for a rectangle of rows rows */
+static int64_t amx_kc(int64_t rows) {
+    int64_t kc = (int64_t) MC_AMX * KC_AMX / ((rows + GK_AMX_MR - 1) / GK_AMX_MR * GK_AMX_MR) / KC_AMX * KC_AMX;
+    return kc < KC_AMX ? KC_AMX : kc > KC_AMX_MAX ? KC_AMX_MAX : kc;
+}
 
 /* the 32 x 32 tile of c at (row, col), h x w of it inside c; edge tiles run through tmp with c's running sum, in the same order */
 static void amx_tile_at(const plan *pl, int64_t row, int64_t col, int h, int w, int64_t pc, int64_t kq, const uint32_t *ap, const uint32_t *bp,
@@ -313,6 +318,16 @@ static void amx_row_scales(const sipu_gemm_job *j, int64_t ic, int64_t mc, int64
                 *rs++ = ir + r < mc ? j->as[(ic + ir + r) * j->ldas + kb + sb] : 0.0f;
 }
 
+/* the 32-column micro-panel of B at column col, w wide, K block [pc, pc + kc) */
+static void pack_b_amx(const plan *pl, int64_t pc, int64_t kc, int64_t kq, int64_t col, int w, uint32_t *bp) {
+    const sipu_gemm_job *j = pl->job;
+    if (j->sb0 == 1 && j->sb1 != 1 && (j->tb == SIPU_BF16 || j->tb == SIPU_F8E4M3FN)) {
+        sipu_gk_amx_pack_b(j->tb == SIPU_BF16 ? GK_PK_BF16 : GK_PK_E4M3, j->b + (col * j->sb1 + pc) * sipu_itemsize(j->tb), j->sb1, kc, w, bp, kq);
+        return;
+    }
+    pack_b_bf16(j, pl->isa, pl->tables, GK_AMX_NR, pc, kc, kq, col, w, bp);
+}
+
 /* the tiles of one 32-column micro-panel bp of B at column col, w wide, down the packed rows [ic, ic + mc) */
 static void amx_column(const plan *pl, int64_t ic, int64_t mc, int64_t col, int w, int64_t pc, int64_t kq, const uint32_t *abuf, const uint32_t *bp,
                        const float *rs) {
@@ -323,30 +338,32 @@ static void amx_column(const plan *pl, int64_t ic, int64_t mc, int64_t col, int 
 }
 
 /*
- * When the rows fit one MC block, each B micro-panel is used right after it is packed, so it is
- * packed just in time into a 64 KiB buffer that stays in L2 (measured: a whole 4 MiB B panel goes
- * to L3 and back, and packing it waits on those stores); otherwise the whole B panel is packed once
- * for all MC blocks.
+ * When the rows fit one A block, each B micro-panel is used right after it is packed, so it is
+ * packed just in time into a buffer that stays in L2 (measured: M = 128 +40 %; a whole 4 MiB B panel
+ * went to L3 and back, and its packing waited on those stores); otherwise the whole B panel is
+ * packed once for all A blocks.
  */
 static void run_rect_amx(const plan *pl, int64_t m0, int64_t m1, int64_t n0, int64_t n1, void *abuf, void *bbuf) {
     const sipu_gemm_job *j = pl->job;
     const int nr = GK_AMX_NR;
-    const bool jit = m1 - m0 <= pl->mc;
-    float rs[MC_AMX / GK_AMX_MR * GK_AMX_FP8_BLOCKS * GK_AMX_MR];
+    const bool jit = m1 - m0 <= MC_AMX;
+    const int64_t kcmax = jit ? amx_kc(m1 - m0) : KC_AMX;
+    float rs[MC_AMX * KC_AMX / GK_SCALE_BLOCK]; /* the rows x blocks of one A block */
     for (int64_t jc = n0; jc < n1; jc += NC_AMX) {
         int64_t nc = n1 - jc < NC_AMX ? n1 - jc : NC_AMX;
-        for (int64_t pc = 0; pc < j->k; pc += pl->kc) {
-            int64_t kc = j->k - pc < pl->kc ? j->k - pc : pl->kc;
+        for (int64_t pc = 0; pc < j->k; pc += kcmax) {
+            int64_t kc = j->k - pc < kcmax ? j->k - pc : kcmax;
             int64_t kq = ((kc + 1) / 2 + 15) / 16 * 16, nsb = (kq + 63) / 64; /* whole 16-pair steps of the tiles, zero-padded */
-            if (!jit) pack_b_bf16(j, pl->isa, pl->tables, nr, pc, kc, kq, jc, nc, bbuf);
-            for (int64_t ic = m0; ic < m1; ic += pl->mc) {
-                int64_t mc = m1 - ic < pl->mc ? m1 - ic : pl->mc;
+            for (int64_t jr = 0; !jit && jr < nc; jr += nr)
+                pack_b_amx(pl, pc, kc, kq, jc + jr, (int) (nc - jr < nr ? nc - jr : nr), (uint32_t *) bbuf + (jr / nr) * kq * nr);
+            for (int64_t ic = m0; ic < m1; ic += MC_AMX) {
+                int64_t mc = m1 - ic < MC_AMX ? m1 - ic : MC_AMX;
                 pack_a_amx(j, pl->tables, ic, mc, pc, kc, kq, abuf);
                 if (j->as) amx_row_scales(j, ic, mc, pc / GK_SCALE_BLOCK, nsb, rs);
                 for (int64_t jr = 0; jr < nc; jr += nr) {
                     int w = (int) (nc - jr < nr ? nc - jr : nr);
                     const uint32_t *bp = (const uint32_t *) bbuf + (jit ? 0 : (jr / nr) * kq * nr);
-                    if (jit) pack_b_bf16(j, pl->isa, pl->tables, nr, pc, kc, kq, jc + jr, w, bbuf);
+                    if (jit) pack_b_amx(pl, pc, kc, kq, jc + jr, w, bbuf);
                     amx_column(pl, ic, mc, jc + jr, w, pc, kq, abuf, bp, j->as ? rs : NULL);
                 }
             }
@@ -538,7 +555,7 @@ sipu_status sipu_gemm_run(const sipu_gemm_job *j, const char *fn) {
     const bool amx = bf && sipu_amx();
     plan pl = {j, isa, &tables, bf, amx, amx ? GK_AMX_MR : bf ? 14 : isa->mr, amx ? GK_AMX_NR : bf ? 32 : isa->nr,
                amx ? KC_AMX : scaled ? GK_SCALE_BLOCK : bf ? KC_BF16 : KC_F32, 0};
-    pl.mc = amx ? MC_AMX : (MC_TARGET + pl.mr - 1) / pl.mr * pl.mr;
+    pl.mc = amx ? MC_AMX : (MC_TARGET + pl.mr - 1) / pl.mr * pl.mr; /* AMX: the A buffer holds MC_AMX x KC_AMX, or fewer rows deeper */
     /* split the longer side in units of tiles (N in 128s when scaled, so a tile never straddles a scale block) */
     int64_t nunit = scaled ? GK_SCALE_BLOCK : pl.nr;
     int64_t ntiles = (j->n + nunit - 1) / nunit, mtiles = (j->m + pl.mr - 1) / pl.mr;

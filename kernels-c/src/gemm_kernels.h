@@ -92,8 +92,8 @@ void sipu_gk_amx_tile(int64_t kq, const uint32_t *ap, const uint32_t *bp, float 
 /* the same tile for fp8 over kq / 64 scale blocks (rounded up): rs [block][32] row scales, cs [block] column-block scales */
 void sipu_gk_amx_tile_scaled(int64_t kq, const uint32_t *ap, const uint32_t *bp, float *c, int64_t ldc, int accumulate, const float *rs,
                              const float *cs);
-/* fp8 on AMX: KC of at most this many 128-blocks */
-#define GK_AMX_FP8_BLOCKS 8
+/* scale blocks of one fp8 tile call at most (the deepest AMX K block, 4096) */
+#define GK_AMX_FP8_BLOCKS 32
 /* a rows packed for the AMX tile: h <= 32 rows of K-contiguous bf16 or e4m3 (kind GK_PK_BF16 / GK_PK_E4M3), row r at src + r * ld */
 /*
  * Decode with K-contiguous weights w (bf16, or e4m3 with fp8 set), rows at w + n * ldw: c[m * ldc + n] =
@@ -104,6 +104,8 @@ void sipu_gk_amx_tile_scaled(int64_t kq, const uint32_t *ap, const uint32_t *bp,
 #define GK_AMX_DEC_N 64
 void sipu_gk_amx_decode(int fp8, int64_t nn, int64_t k, const uint32_t *at, const uint8_t *w, int64_t ldw, int mc, float *c, int64_t ldc,
                         const float *ast, const float *bs);
+/* a b micro-panel for the AMX tile: w <= 32 K-contiguous bf16 or e4m3 columns (column j at src + j * ld) into [kqp][32] pair words, zero beyond */
+void sipu_gk_amx_pack_b(int kind, const void *src, int64_t ld, int64_t kc, int w, uint32_t *panel, int64_t kqp);
 void sipu_gk_amx_pack_a(int kind, const void *src, int64_t ld, int64_t kc, int h, uint32_t *panel, int64_t kq);
 
 /* The GEMM of one matrix pair; b is read as K x N (element strides sb0 along K, sb1 along N). */
