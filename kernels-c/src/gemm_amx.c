@@ -90,6 +90,27 @@ void sipu_gk_amx_tile(int64_t kq, const uint32_t *ap, const uint32_t *bp, float 
  * The running sum stays in a contiguous block (c's rows are a multiple of 4 KiB apart, so they would
  * evict each other from L1), and each block's partial is folded while the tiles compute the next one.
  */
+/* the last K step of a scale block: each tile stored into part and zeroed right after its last product */
+static inline __attribute__((always_inline)) void last_step_store(const uint32_t *ap, const uint32_t *bp, int64_t s, float *part) {
+    const uint32_t *as = ap + s * GK_AMX_STEP, *bs = bp + s * GK_AMX_STEP;
+    _tile_loadd(4, as, 64);
+    _tile_loadd(6, bs, 128);
+    _tile_loadd(7, bs + 16, 128);
+    _tile_dpbf16ps(0, 4, 6);
+    _tile_stored(0, part, 128);
+    _tile_zero(0);
+    _tile_dpbf16ps(1, 4, 7);
+    _tile_stored(1, part + 16, 128);
+    _tile_zero(1);
+    _tile_loadd(5, as + 256, 64);
+    _tile_dpbf16ps(2, 5, 6);
+    _tile_stored(2, part + 16 * 32, 128);
+    _tile_zero(2);
+    _tile_dpbf16ps(3, 5, 7);
+    _tile_stored(3, part + 16 * 32 + 16, 128);
+    _tile_zero(3);
+}
+
 void sipu_gk_amx_tile_scaled(int64_t kq, const uint32_t *ap, const uint32_t *bp, float *c, int64_t ldc, int accumulate, const float *rs,
                              const float *cs) {
     float acc[32 * 32] __attribute__((aligned(64)));
@@ -97,13 +118,13 @@ void sipu_gk_amx_tile_scaled(int64_t kq, const uint32_t *ap, const uint32_t *bp,
     if (accumulate)
         for (int r = 0; r < 32; r++) memcpy(acc + r * 32, c + r * ldc, 32 * sizeof(float));
     int64_t sb = 0;
+    zero_tiles();
     for (int64_t q0 = 0; q0 < kq; q0 += 64, sb++) {
-        int64_t q1 = q0 + 64 < kq ? q0 + 64 : kq;
-        zero_tiles();
-        dot_pairs(ap, bp, q0 / 16, q1 / 16);
+        int64_t s1 = (q0 + 64 < kq ? q0 + 64 : kq) / 16;
+        dot_pairs(ap, bp, q0 / 16, s1 - 1);
         /* the previous block's fold runs on the vector units while these tiles multiply */
         if (sb > 0) fold_scaled(acc, part[(sb - 1) & 1], accumulate || sb > 1, rs + (sb - 1) * 32, cs[sb - 1]);
-        store_tiles(part[sb & 1], 32);
+        last_step_store(ap, bp, s1 - 1, part[sb & 1]);
     }
     fold_scaled(acc, part[(sb - 1) & 1], accumulate || sb > 1, rs + (sb - 1) * 32, cs[sb - 1]);
     for (int r = 0; r < 32; r++) memcpy(c + r * ldc, acc + r * 32, 32 * sizeof(float));
@@ -121,30 +142,42 @@ void sipu_gk_amx_pack_a(int kind, const void *src, int64_t ld, int64_t kc, int h
     }
 }
 
-/* 16 pair words of a K-contiguous column from word q0 on (kc elements, zero beyond) */
-static inline __attribute__((always_inline)) __m512i load_pairs(const int FP8, const void *col, int64_t q0, int64_t kc) {
+/* 16 pair words of a K-contiguous column from word q0 on (kc elements, zero beyond; all 32 elements when whole) */
+static inline __attribute__((always_inline)) __m512i load_pairs(const int FP8, const int WHOLE, const void *col, int64_t q0, int64_t kc) {
     int64_t n = kc - 2 * q0;
-    __mmask32 m = n >= 32 ? (__mmask32) 0xFFFFFFFFu : n <= 0 ? 0 : (__mmask32) ((1u << n) - 1);
-    if (FP8) return sipu_e4m3x32_to_bf16(_mm256_maskz_loadu_epi8(m, (const uint8_t *) col + 2 * q0));
-    return _mm512_maskz_loadu_epi16(m, (const uint16_t *) col + 2 * q0);
+    __mmask32 m = WHOLE || n >= 32 ? (__mmask32) 0xFFFFFFFFu : n <= 0 ? 0 : (__mmask32) ((1u << n) - 1);
+    if (FP8) return sipu_e4m3x32_to_bf16(WHOLE ? _mm256_loadu_si256((const __m256i *) ((const uint8_t *) col + 2 * q0))
+                                             : _mm256_maskz_loadu_epi8(m, (const uint8_t *) col + 2 * q0));
+    return WHOLE ? _mm512_loadu_si512((const uint16_t *) col + 2 * q0) : _mm512_maskz_loadu_epi16(m, (const uint16_t *) col + 2 * q0);
+}
+
+/* rows [q0, q0 + 16) of columns [g, g + 16) of the panel: 16 loads (columns past w zero), one word transpose */
+static inline __attribute__((always_inline)) void pack_b16(const int FP8, const int WHOLE, const char *src, int64_t ldb, int64_t kc, int cols,
+                                                           int64_t q0, uint32_t *dst) {
+    __m512i r[16];
+#pragma GCC unroll 16
+    for (int j = 0; j < 16; j++) r[j] = WHOLE || j < cols ? load_pairs(FP8, WHOLE, src + j * ldb, q0, kc) : _mm512_setzero_si512();
+    sipu_transpose16(r);
+#pragma GCC unroll 16
+    for (int i = 0; i < 16; i++) _mm512_store_si512(dst + i * GK_AMX_NR, r[i]);
 }
 
 /*
  * No prefetch of the next columns into L1 (unlike the AVX-512 pack): at K = 7168 the columns are
  * 7 x 2 KiB apart, so a group's lines already fill two L1 sets and the prefetched ones evicted them.
+ * Whole 16 x 16 blocks take plain loads (no masks, no per-column tests).
  */
 static inline __attribute__((always_inline)) void pack_b_t(const int FP8, const void *src, int64_t ld, int64_t kc, int w, uint32_t *panel,
                                                            int64_t kqp) {
-    const int64_t isz = FP8 ? 1 : 2;
-    for (int g = 0; g < GK_AMX_NR; g += 16)
-        for (int64_t q0 = 0; q0 < kqp; q0 += 16) {
-            __m512i r[16];
-#pragma GCC unroll 16
-            for (int j = 0; j < 16; j++) r[j] = g + j < w ? load_pairs(FP8, (const char *) src + (g + j) * ld * isz, q0, kc) : _mm512_setzero_si512();
-            sipu_transpose16(r);
-#pragma GCC unroll 16
-            for (int i = 0; i < 16; i++) _mm512_store_si512(panel + (q0 + i) * GK_AMX_NR + g, r[i]);
-        }
+    const int64_t ldb = ld * (FP8 ? 1 : 2);
+    for (int g = 0; g < GK_AMX_NR; g += 16) {
+        const char *s = (const char *) src + g * ldb;
+        const int cols = w - g;
+        int64_t q0 = 0;
+        if (cols >= 16)
+            for (; 2 * q0 + 32 <= kc; q0 += 16) pack_b16(FP8, 1, s, ldb, kc, 16, q0, panel + q0 * GK_AMX_NR + g);
+        for (; q0 < kqp; q0 += 16) pack_b16(FP8, 0, s, ldb, kc, cols, q0, panel + q0 * GK_AMX_NR + g);
+    }
 }
 
 void sipu_gk_amx_pack_b(int kind, const void *src, int64_t ld, int64_t kc, int w, uint32_t *panel, int64_t kqp) {
