@@ -84,12 +84,6 @@ void sipu_gk_amx_tile(int64_t kq, const uint32_t *ap, const uint32_t *bp, float 
     store_tiles(c, ldc);
 }
 
-/*
- * fp8 tile over several 128-wide scale blocks: for each block sb (64 pairs; the last may be shorter),
- * c = (c or 0) + (part * rs[sb * 32 + r]) * cs[sb], in block order as DeepSeek's kernel adds them.
- * The running sum stays in a contiguous block (c's rows are a multiple of 4 KiB apart, so they would
- * evict each other from L1), and each block's partial is folded while the tiles compute the next one.
- */
 /* the last K step of a scale block: each tile stored into part and zeroed right after its last product */
 static inline __attribute__((always_inline)) void last_step_store(const uint32_t *ap, const uint32_t *bp, int64_t s, float *part) {
     const uint32_t *as = ap + s * GK_AMX_STEP, *bs = bp + s * GK_AMX_STEP;
@@ -111,6 +105,12 @@ static inline __attribute__((always_inline)) void last_step_store(const uint32_t
     _tile_zero(3);
 }
 
+/*
+ * fp8 tile over several 128-wide scale blocks: for each block sb (64 pairs; the last may be shorter),
+ * c = (c or 0) + (part * rs[sb * 32 + r]) * cs[sb], in block order as DeepSeek's kernel adds them.
+ * The running sum stays in a contiguous block (c's rows are a multiple of 4 KiB apart, so they would
+ * evict each other from L1), and each block's partial is folded while the tiles compute the next one.
+ */
 void sipu_gk_amx_tile_scaled(int64_t kq, const uint32_t *ap, const uint32_t *bp, float *c, int64_t ldc, int accumulate, const float *rs,
                              const float *cs) {
     float acc[32 * 32] __attribute__((aligned(64)));
