@@ -268,19 +268,21 @@ static void run_rect(const plan *pl, int64_t m0, int64_t m1, int64_t n0, int64_t
 }
 
 /*
- * AMX (bf16 and fp8_gemm operands): the A block (rows x K block) is ~1 MiB of panels, MC_AMX rows x
- * KC_AMX or, for fewer rows, a deeper K block (up to 4096): c goes through L3 once per K block, and
- * the tiles are fast enough that this shows (measured at K = 7168, one thread: M = 128 +7 % at 4096
- * over 2048, +11 % at 2048 over 1024; M = 512 and 1024^3 best at 1024; 512 was 25-30 % slower).
+ * AMX (bf16 and fp8_gemm operands). Up to JIT_AMX rows the A block holds all rows, ~1 MiB of panels:
+ * JIT_AMX x KC_AMX or, for fewer rows, a deeper K block (up to 4096), since c goes through L3 once per
+ * K block and the tiles are fast enough that this shows (measured at K = 7168, one thread: M = 128
+ * +7 % at 4096 over 2048, +11 % at 2048 over 1024; M = 512 best at 1024; 512 was 25-30 % slower).
+ * More rows go in A blocks of MC_AMX x KC_AMX (measured at M = 1024: +3-13 % over 512 rows).
  */
 #define KC_AMX 1024
 #define KC_AMX_MAX 4096
-#define MC_AMX 512
+#define JIT_AMX 512
+#define MC_AMX 256
 #define NC_AMX 2048
 
-/* the K block for a rectangle of rows rows */
+/* the K block for a rectangle of rows <= JIT_AMX rows */
 static int64_t amx_kc(int64_t rows) {
-    int64_t kc = (int64_t) MC_AMX * KC_AMX / ((rows + GK_AMX_MR - 1) / GK_AMX_MR * GK_AMX_MR) / KC_AMX * KC_AMX;
+    int64_t kc = (int64_t) JIT_AMX * KC_AMX / ((rows + GK_AMX_MR - 1) / GK_AMX_MR * GK_AMX_MR) / KC_AMX * KC_AMX;
     return kc < KC_AMX ? KC_AMX : kc > KC_AMX_MAX ? KC_AMX_MAX : kc;
 }
 
@@ -338,7 +340,7 @@ static void amx_column(const plan *pl, int64_t ic, int64_t mc, int64_t col, int 
 }
 
 /*
- * When the rows fit one A block, each B micro-panel is used right after it is packed, so it is
+ * Up to JIT_AMX rows (one A block), each B micro-panel is used right after it is packed, so it is
  * packed just in time into a buffer that stays in L2 (measured: M = 128 +40 %; a whole 4 MiB B panel
  * went to L3 and back, and its packing waited on those stores); otherwise the whole B panel is
  * packed once for all A blocks.
@@ -346,9 +348,9 @@ static void amx_column(const plan *pl, int64_t ic, int64_t mc, int64_t col, int 
 static void run_rect_amx(const plan *pl, int64_t m0, int64_t m1, int64_t n0, int64_t n1, void *abuf, void *bbuf) {
     const sipu_gemm_job *j = pl->job;
     const int nr = GK_AMX_NR;
-    const bool jit = m1 - m0 <= MC_AMX;
-    const int64_t kcmax = jit ? amx_kc(m1 - m0) : KC_AMX;
-    float rs[MC_AMX * KC_AMX / GK_SCALE_BLOCK]; /* the rows x blocks of one A block */
+    const bool jit = m1 - m0 <= JIT_AMX;
+    const int64_t kcmax = jit ? amx_kc(m1 - m0) : KC_AMX, mcmax = jit ? JIT_AMX : MC_AMX;
+    float rs[JIT_AMX * KC_AMX / GK_SCALE_BLOCK]; /* the rows x blocks of one A block */
     for (int64_t jc = n0; jc < n1; jc += NC_AMX) {
         int64_t nc = n1 - jc < NC_AMX ? n1 - jc : NC_AMX;
         for (int64_t pc = 0; pc < j->k; pc += kcmax) {
@@ -356,8 +358,8 @@ static void run_rect_amx(const plan *pl, int64_t m0, int64_t m1, int64_t n0, int
             int64_t kq = ((kc + 1) / 2 + 15) / 16 * 16, nsb = (kq + 63) / 64; /* whole 16-pair steps of the tiles, zero-padded */
             for (int64_t jr = 0; !jit && jr < nc; jr += nr)
                 pack_b_amx(pl, pc, kc, kq, jc + jr, (int) (nc - jr < nr ? nc - jr : nr), (uint32_t *) bbuf + (jr / nr) * kq * nr);
-            for (int64_t ic = m0; ic < m1; ic += MC_AMX) {
-                int64_t mc = m1 - ic < MC_AMX ? m1 - ic : MC_AMX;
+            for (int64_t ic = m0; ic < m1; ic += mcmax) {
+                int64_t mc = m1 - ic < mcmax ? m1 - ic : mcmax;
                 pack_a_amx(j, pl->tables, ic, mc, pc, kc, kq, abuf);
                 if (j->as) amx_row_scales(j, ic, mc, pc / GK_SCALE_BLOCK, nsb, rs);
                 for (int64_t jr = 0; jr < nc; jr += nr) {
@@ -555,7 +557,7 @@ sipu_status sipu_gemm_run(const sipu_gemm_job *j, const char *fn) {
     const bool amx = bf && sipu_amx();
     plan pl = {j, isa, &tables, bf, amx, amx ? GK_AMX_MR : bf ? 14 : isa->mr, amx ? GK_AMX_NR : bf ? 32 : isa->nr,
                amx ? KC_AMX : scaled ? GK_SCALE_BLOCK : bf ? KC_BF16 : KC_F32, 0};
-    pl.mc = amx ? MC_AMX : (MC_TARGET + pl.mr - 1) / pl.mr * pl.mr; /* AMX: the A buffer holds MC_AMX x KC_AMX, or fewer rows deeper */
+    pl.mc = amx ? JIT_AMX : (MC_TARGET + pl.mr - 1) / pl.mr * pl.mr; /* AMX: the A buffer holds JIT_AMX x KC_AMX, or fewer rows deeper */
     /* split the longer side in units of tiles (N in 128s when scaled, so a tile never straddles a scale block) */
     int64_t nunit = scaled ? GK_SCALE_BLOCK : pl.nr;
     int64_t ntiles = (j->n + nunit - 1) / nunit, mtiles = (j->m + pl.mr - 1) / pl.mr;
