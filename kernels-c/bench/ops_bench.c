@@ -269,8 +269,80 @@ static void bench_embedding(int64_t V, int64_t H, int64_t T) {
     g.idx.strides[0] = 1, g.idx.strides[1] = 0;
     g.size = V, g.stride = H;
     double t = best_seconds(run_gather, &g);
-    printf("embedding f32 [%lld, %lld] rows of a [%lld, %lld] table: %9.3f ms %6.1f GB/s\n", (long long) T, (long long) H, (long long) V,
-           (long long) H, t * 1e3, 2.0 * T * H * 4 / t * 1e-9);
+    printf("embedding f32 [%lld, %lld] rows of a [%lld, %lld] table: %9.3f us %6.1f GB/s\n", (long long) T, (long long) H, (long long) V,
+           (long long) H, t * 1e6, 2.0 * T * H * 4 / t * 1e-9);
+}
+
+/* ---- fused row ops, routing, row reductions (the JMH rows of the same names) ---- */
+
+typedef struct { sipu_tensor out, x, w, y; } rowop;
+static sipu_status run_rms_norm(void *p) { rowop *r = p; return sipu_rms_norm(&r->out, &r->x, &r->w, 1e-6); }
+static sipu_status run_silu(void *p) { rowop *r = p; return sipu_silu_and_mul(&r->out, &r->x); }
+
+static void bench_rms_norm(int32_t t, int64_t R, int64_t H) {
+    char name[64];
+    snprintf(name, sizeof name, "rms_norm %s", dname(t));
+    if (!want(name)) return;
+    int64_t s[] = {R, H}, sw[] = {H};
+    int item = t == SIPU_F32 ? 4 : 2;
+    rowop r = {.out = desc(malloc(R * H * item), t, 2, s), .x = desc(filled(R * H, t), t, 2, s), .w = desc(filled(H, t), t, 1, sw)};
+    double sec = best_seconds(run_rms_norm, &r);
+    printf("%-17s [%lld, %lld]: %9.3f us %6.1f GB/s\n", name, (long long) R, (long long) H, sec * 1e6, 2.0 * R * H * item / sec * 1e-9);
+}
+
+static void bench_silu(int32_t t, int64_t R, int64_t D) {
+    char name[64];
+    snprintf(name, sizeof name, "silu_and_mul %s", dname(t));
+    if (!want(name)) return;
+    int64_t so[] = {R, D}, sx[] = {R, 2 * D};
+    int item = t == SIPU_F32 ? 4 : 2;
+    rowop r = {.out = desc(malloc(R * D * item), t, 2, so), .x = desc(filled(R * 2 * D, t), t, 2, sx)};
+    double sec = best_seconds(run_silu, &r);
+    printf("%-17s [%lld, 2x%lld]: %9.3f us %6.1f GB/s\n", name, (long long) R, (long long) D, sec * 1e6, 3.0 * R * D * item / sec * 1e-9);
+}
+
+static sipu_status run_grouped_topk(void *p) { rowop *r = p; return sipu_grouped_topk(&r->out, &r->y, &r->x, &r->w, 8, 4, 1, 2.5, 1); }
+
+static void bench_grouped_topk(int64_t T, int64_t E) {
+    if (!want("grouped_topk")) return;
+    int64_t ss[] = {T, E}, sb[] = {E}, sk[] = {T, 8};
+    rowop r = {desc(malloc(T * 8 * 4), SIPU_F32, 2, sk), desc(filled(T * E, SIPU_F32), SIPU_F32, 2, ss), desc(filled(E, SIPU_F32), SIPU_F32, 1, sb),
+               desc(malloc(T * 8 * 8), SIPU_I64, 2, sk)};
+    printf("grouped_topk T=%lld [%lld, %lld], 8 groups, top-8: %9.3f us\n", (long long) T, (long long) T, (long long) E,
+           best_seconds(run_grouped_topk, &r) * 1e6);
+}
+
+static sipu_status run_argmax(void *p) { rowop *r = p; return sipu_reduce_rows(SIPU_REDUCE_ARGMAX, &r->y, NULL, &r->x); }
+static sipu_status run_topk(void *p) { rowop *r = p; return sipu_topk_rows(&r->out, &r->y, &r->x, 8, 1); }
+
+static void bench_vocab_rows(const char *name, runner f, int64_t R, int64_t N, int64_t k) {
+    if (!want(name)) return;
+    int64_t sx[] = {R, N}, sk[] = {R, k}, s1[] = {R};
+    rowop r = {.out = desc(malloc(R * k * 4), SIPU_F32, 2, sk), .x = desc(filled(R * N, SIPU_F32), SIPU_F32, 2, sx),
+               .y = desc(malloc(R * (k ? k : 1) * 8), SIPU_I64, k ? 2 : 1, k ? sk : s1)};
+    double sec = best_seconds(f, &r);
+    printf("%-8s f32 [%lld, %lld]: %9.3f us %6.1f GB/s\n", name, (long long) R, (long long) N, sec * 1e6, 4.0 * R * N / sec * 1e-9);
+}
+
+/* cat on the last dim as the Java side runs it: one sipu_copy per input into its slice of out */
+typedef struct { sipu_tensor a, b, oa, ob; } cat2;
+static sipu_status run_cat(void *p) {
+    cat2 *c = p;
+    sipu_status st = sipu_copy(&c->oa, &c->a);
+    return st ? st : sipu_copy(&c->ob, &c->b);
+}
+
+static void bench_cat(int64_t B, int64_t R, int64_t na, int64_t nb) {
+    if (!want("cat")) return;
+    int64_t sa[] = {B, R, na}, sb[] = {B, R, nb}, so[] = {B, R, na + nb};
+    float *out = malloc(B * R * (na + nb) * 4);
+    memset(out, 0, B * R * (na + nb) * 4);
+    cat2 c = {desc(filled(B * R * na, SIPU_F32), SIPU_F32, 3, sa), desc(filled(B * R * nb, SIPU_F32), SIPU_F32, 3, sb),
+              desc(out, SIPU_F32, 3, so), desc(out + na, SIPU_F32, 3, so)};
+    c.oa.sizes[2] = na, c.ob.sizes[2] = nb;
+    double sec = best_seconds(run_cat, &c);
+    printf("cat f32 [%lld, %lld, %lld] ++ [.., %lld] dim -1: %9.3f us %6.1f GB/s\n", (long long) B, (long long) R, (long long) na,
+           (long long) nb, sec * 1e6, 2.0 * B * R * (na + nb) * 4 / sec * 1e-9);
 }
 
 int main(int argc, char **argv) {
@@ -289,5 +361,15 @@ int main(int argc, char **argv) {
     bench_experts(64, 8, 32, 2048, 512);
     bench_experts_fp8(64, 8, 32, 2048, 512);
     bench_embedding(32000, 2048, 4096);
+    bench_embedding(4096, 7168, 256);
+    bench_rms_norm(SIPU_F32, 256, 7168);
+    bench_rms_norm(SIPU_BF16, 256, 7168);
+    bench_silu(SIPU_F32, 256, 2048);
+    bench_silu(SIPU_BF16, 256, 2048);
+    bench_grouped_topk(64, 256);
+    bench_grouped_topk(512, 256);
+    bench_vocab_rows("argmax", run_argmax, 8, 129280, 0);
+    bench_vocab_rows("topk k=8", run_topk, 8, 129280, 8);
+    bench_cat(512, 128, 128, 64);
     return 0;
 }

@@ -5,9 +5,15 @@
  * never an Lq x Lk matrix.
  *
  * Prefill-like items (a block of query rows of one kv head: positions x heads of its GQA group) run
- * on the fp32 GEMM microkernels of gemm_kernels.c: Q packed once, each 64-key tile as K^T and V
- * panels (packed once per sequence up front when it has several query blocks), S = Q K^T, the
- * softmax step per row with the vectorized exp, O += P V. bf16/f16 inputs are widened exactly.
+ * on GEMM tiles of gemm_kernels.h: Q packed once, each 64-key tile as K^T and V panels (packed once
+ * per sequence up front when it has several query blocks), S = Q K^T, the softmax step per row with
+ * the vectorized exp, O += P V. bf16 on AMX: Q, K and V stay bf16 (exact products, fp32 sums) and P
+ * is rounded to bf16 before P V, as PyTorch's CPU flash attention does for reduced types
+ * (aten/src/ATen/native/cpu/FlashAttentionKernel.cpp: _exp_reduce_sum_fusion_kernel writes
+ * exp(qk - max) to qk_reduced_data in scalar_t while the row sum accumulates the fp32 values, and
+ * the P V gemm reads qk_reduced_data) and flash-attention's GPU kernels do (P converted to the input
+ * type before the second gemm). Elsewhere (f32, f16, no AMX) inputs are widened exactly to fp32 and
+ * run on the fp32 microkernels, P kept in fp32.
  * Decode-like items (a handful of rows per kv head) take several kv heads at once, so the cache is
  * read key row by key row, and split their keys over the threads when there are too few items,
  * merging the splits' (max, sum, accumulator) at the end.
@@ -39,8 +45,11 @@ typedef struct {
     /* execution */
     const gk_isa *isa;
     const sipu_vtable *vt;
+    bool amx;  /* bf16 on the AMX tiles (mr = nr = 32) */
     int mr, nr;
     int64_t G, qpos, rmax, rpad, dvp; /* heads per group, positions per item, rows, padded rows, padded Dv */
+    int64_t dq;                 /* AMX: D rounded up to whole 32-element steps of the tiles */
+    int64_t kwords, tile_words; /* 32-bit words of one packed key tile's K^T panels, and with its V panels */
 } plan;
 
 static inline const char *kv_row(const plan *p, const sipu_tensor *t, int64_t b, int64_t j, int64_t hk) {
@@ -83,33 +92,17 @@ static void store_row(char *dst, int32_t dtype, int64_t stride, int64_t n, const
 
 /*
  * The online-softmax step of one row over one key tile: s[0..n) holds q.k; keys outside [a, e) are
- * masked. Leaves the weights exp(score - m) in s (0 where masked), updates m and l, returns the
- * factor the row's accumulator must be multiplied by.
+ * masked. Leaves the weights exp(score - m) in s (0 where masked), updates m and l and rescales the
+ * row's accumulator o (dv values) to the new maximum.
  */
-static inline float softmax_step(const plan *p, float *restrict s, int64_t n, int64_t a, int64_t e, float *m, float *l) {
-    float tmax = -INFINITY;
-    const float scale = p->scale, cap = p->softcap;
+static inline void softmax_step(const plan *p, float *restrict s, int64_t n, int64_t a, int64_t e, float *m, float *l, float *o, int64_t dv) {
+    float scale = p->scale;
+    const float cap = p->softcap;
     if (cap > 0) {
         for (int64_t j = a; j < e; j++) s[j] = cap * tanhf(s[j] * scale / cap);
-    } else {
-        #pragma omp simd
-        for (int64_t j = a; j < e; j++) s[j] *= scale;
+        scale = 1.0f;
     }
-    /* fmaxf's answer (NaN scores skipped) without its libm call */
-    #pragma omp simd reduction(max:tmax)
-    for (int64_t j = a; j < e; j++) tmax = s[j] > tmax ? s[j] : tmax;
-    float mnew = *m > tmax ? *m : tmax, corr = expf(*m - mnew);
-    #pragma omp simd
-    for (int64_t j = a; j < e; j++) s[j] -= mnew;
-    p->vt->exp_f32(e - a, s + a, s + a);
-    float sum = 0;
-    #pragma omp simd reduction(+:sum)
-    for (int64_t j = a; j < e; j++) sum += s[j];
-    for (int64_t j = 0; j < a; j++) s[j] = 0;
-    for (int64_t j = e; j < n; j++) s[j] = 0;
-    *l = *l * corr + sum;
-    *m = mnew;
-    return corr;
+    p->vt->softmax_step_f32(n, s, a, e, scale, m, l, o, dv);
 }
 
 typedef struct {
@@ -154,62 +147,173 @@ static void finish(const plan *p, const item *it, int64_t R, const float *o, int
 }
 
 /*
- * Keys j0 .. j0 + n of kv head hk as the fp32 B panels of the tiles: K^T in nr-wide panels [D][nr],
- * zero past n in the last one; V in panels [TILE][nr] (columns past Dv must already be zero in vp).
+ * The packers below take keys j0 .. j0 + n of kv heads hk0 .. hk0 + nh, head h's tile at kp and vp
+ * + h * hstride words: key by key, all heads of a key together, so the reads run along memory rather
+ * than one head's rows a key stride apart (4 KiB for 16 heads of 128; measured: those reads were
+ * ~12 % of the prefill).
+ *
+ * fp32 B panels of the tiles: K^T in nr-wide panels [D][nr], zero past n in the last one; V in
+ * panels [TILE][nr] (columns past Dv must already be zero in vp).
  */
-static void pack_tile(const plan *p, int64_t b, int64_t hk, int64_t j0, int64_t n, float *kp, float *vp, float *tmp) {
+static void pack_tile(const plan *p, int64_t b, int64_t hk0, int64_t nh, int64_t j0, int64_t n, float *kp, float *vp, int64_t hstride,
+                      float *tmp) {
     const sipu_tensor *k = p->k, *v = p->v;
     const int nr = p->nr, kstride = p->table ? 3 : 2;
     const int64_t D = p->D, Dv = p->Dv, kpanels = (n + nr - 1) / nr;
-    if (n % nr) memset(kp + (kpanels - 1) * D * nr, 0, (size_t) (D * nr) * 4);
-    for (int64_t j = 0; j < n; j++) {
-        const char *src = kv_row(p, k, b, j0 + j, hk);
-        float *panel = kp + (j / nr) * D * nr + j % nr;
-        row_f32(src, k->dtype, k->strides[kstride], D, tmp);
-        for (int64_t d = 0; d < D; d++) panel[d * nr] = tmp[d];
+    if (n % nr)
+        for (int64_t h = 0; h < nh; h++) memset(kp + h * hstride + (kpanels - 1) * D * nr, 0, (size_t) (D * nr) * 4);
+    for (int64_t j = 0; j < n; j++)
+        for (int64_t h = 0; h < nh; h++) {
+            float *panel = kp + h * hstride + (j / nr) * D * nr + j % nr;
+            row_f32(kv_row(p, k, b, j0 + j, hk0 + h), k->dtype, k->strides[kstride], D, tmp);
+            for (int64_t d = 0; d < D; d++) panel[d * nr] = tmp[d];
+        }
+    for (int64_t j = 0; j < n; j++)
+        for (int64_t h = 0; h < nh; h++) {
+            row_f32(kv_row(p, v, b, j0 + j, hk0 + h), v->dtype, v->strides[kstride], Dv, tmp);
+            for (int64_t c0 = 0; c0 < Dv; c0 += nr)
+                memcpy(vp + h * hstride + (c0 / nr) * TILE * nr + j * nr, tmp + c0, (size_t) (Dv - c0 < nr ? Dv - c0 : nr) * 4);
+        }
+}
+
+/* n bf16 elements of a row (element stride `stride`), zero from n up to pad */
+static void row_bf16(const char *src, int64_t stride, int64_t n, int64_t pad, uint16_t *restrict dst) {
+    const uint16_t *h = (const uint16_t *) src;
+    if (stride == 1) {
+        memcpy(dst, h, (size_t) n * 2);
+    } else {
+        for (int64_t d = 0; d < n; d++) dst[d] = h[d * stride];
     }
-    for (int64_t j = 0; j < n; j++) {
-        const char *src = kv_row(p, v, b, j0 + j, hk);
-        row_f32(src, v->dtype, v->strides[kstride], Dv, tmp);
-        for (int64_t c0 = 0; c0 < Dv; c0 += nr)
-            memcpy(vp + (c0 / nr) * TILE * nr + j * nr, tmp + c0, (size_t) (Dv - c0 < nr ? Dv - c0 : nr) * 4);
-    }
+    for (int64_t d = n; d < pad; d++) dst[d] = 0;
 }
 
 /*
- * Many rows: Q packed once into the A panels of the GEMM microkernels, each key tile packed as B
- * panels (K^T), S = Q K^T by the tiles, the softmax step per row into packed P, O += P V by the
- * tiles again (V as B panels, fp32). Row panels without a visible key in the tile are skipped.
+ * AMX b panels (pairs of bf16 along the tiles' K, low = even): K^T in 32-key panels [dq / 2][32]
+ * (word q of key j = its elements 2q, 2q + 1), V in 32-column panels [TILE / 2][32] (word q of
+ * column c = keys 2q, 2q + 1 of the tile); zero past n, D and Dv.
  */
-static void attend_tiles(const plan *p, const item *it, const buffers *bu) {
-    const int mr = p->mr, nr = p->nr;
-    const int64_t D = p->D, Dv = p->Dv, dvp = p->dvp, R = (it->i1 - it->i0) * p->G, rpad = (R + mr - 1) / mr * mr;
-    const int64_t qw = D; /* words per row of packed Q and K */
-    memset(bu->qp, 0, (size_t) (rpad * qw) * 4);
-    memset(bu->pp, 0, (size_t) (rpad * TILE) * 4);
-    if (!it->kpre) memset(bu->vp, 0, (size_t) (dvp * TILE) * 4);
-    memset(bu->o, 0, (size_t) (rpad * dvp) * 4);
+static void pack_tile_amx(const plan *p, int64_t b, int64_t hk0, int64_t nh, int64_t j0, int64_t n, uint32_t *kp, uint32_t *vp,
+                          int64_t hstride, uint16_t *tmp) {
+    const sipu_tensor *k = p->k, *v = p->v;
+    const int kstride = p->table ? 3 : 2;
+    const int64_t kq = p->dq / 2, Dv = p->Dv;
+    for (int64_t h = 0; h < nh; h++) {
+        memset(kp + h * hstride, 0, (size_t) (TILE * kq) * 4);
+        memset(vp + h * hstride, 0, (size_t) (TILE / 2 * p->dvp) * 4);
+    }
+    for (int64_t j = 0; j < n; j++)
+        for (int64_t h = 0; h < nh; h++) {
+            row_bf16(kv_row(p, k, b, j0 + j, hk0 + h), k->strides[kstride], p->D, p->dq, tmp);
+            uint32_t *panel = kp + h * hstride + (j / 32) * kq * 32 + j % 32;
+            for (int64_t q = 0; q < kq; q++) panel[q * 32] = (uint32_t) tmp[2 * q] | (uint32_t) tmp[2 * q + 1] << 16;
+        }
+    uint16_t *r0 = tmp, *r1 = tmp + Dv;
+    for (int64_t j = 0; j < n; j += 2)
+        for (int64_t h = 0; h < nh; h++) {
+            row_bf16(kv_row(p, v, b, j0 + j, hk0 + h), v->strides[kstride], Dv, Dv, r0);
+            if (j + 1 < n) row_bf16(kv_row(p, v, b, j0 + j + 1, hk0 + h), v->strides[kstride], Dv, Dv, r1);
+            else memset(r1, 0, (size_t) Dv * 2);
+            for (int64_t c0 = 0; c0 < Dv; c0 += 32)
+                p->isa->interleave_bf16(r0 + c0, r1 + c0, (int) (Dv - c0 < 32 ? Dv - c0 : 32), vp + h * hstride + c0 * (TILE / 2) + (j / 2) * 32, 32);
+        }
+}
+
+/* one key tile of the prefill path for each of nh kv heads, in the layout of the plan's tiles */
+static void pack_keys(const plan *p, int64_t b, int64_t hk0, int64_t nh, int64_t j0, int64_t n, float *kp, float *vp, int64_t hstride,
+                      float *tmp) {
+    if (p->amx) pack_tile_amx(p, b, hk0, nh, j0, n, (uint32_t *) kp, (uint32_t *) vp, hstride, (uint16_t *) tmp);
+    else pack_tile(p, b, hk0, nh, j0, n, kp, vp, hstride, tmp);
+}
+
+/*
+ * The item's R query rows as the A operand of S = Q K^T (fp32 panels [D][mr], or bf16 rows of dq
+ * elements for AMX; zero up to rpad rows), and each row's running max and sum reset.
+ */
+static void pack_q(const plan *p, const item *it, const buffers *bu, int64_t R, int64_t rpad) {
+    const int mr = p->mr;
+    if (p->amx) memset(bu->qp + R * p->dq / 2, 0, (size_t) ((rpad - R) * p->dq) * 2);
+    else memset(bu->qp, 0, (size_t) (rpad * p->D) * 4);
     for (int64_t r = 0; r < R; r++) {
         int64_t t, h;
         const char *src = q_row(p, it, r, &t, &h);
-        row_f32(src, p->q->dtype, p->q->strides[2], D, bu->tmp);
-        float *dst = bu->qp + (r / mr) * D * mr + r % mr;
-        for (int64_t d = 0; d < D; d++) dst[d * mr] = bu->tmp[d];
+        if (p->amx) {
+            row_bf16(src, p->q->strides[2], p->D, p->dq, (uint16_t *) bu->qp + r * p->dq);
+        } else {
+            row_f32(src, p->q->dtype, p->q->strides[2], p->D, bu->tmp);
+            float *dst = bu->qp + (r / mr) * p->D * mr + r % mr;
+            for (int64_t d = 0; d < p->D; d++) dst[d * mr] = bu->tmp[d];
+        }
         bu->m[r] = -INFINITY;
         bu->l[r] = 0;
     }
+}
+
+/* rows of panel rb of S (row stride TILE) = their q . k for the tile's n keys */
+static void tile_scores(const plan *p, const buffers *bu, int64_t rb, const float *kp, int64_t n) {
+    float *s = bu->s + rb * p->mr * TILE;
+    if (p->amx) {
+        const int64_t kq = p->dq / 2;
+        for (int64_t kb = 0; kb * 32 < n; kb++)
+            sipu_gk_amx_tile_rows(kq, (const uint32_t *) bu->qp + rb * 32 * kq, (const uint32_t *) kp + kb * kq * 32, s + kb * 32, TILE, 0);
+        return;
+    }
+    for (int64_t kb = 0; kb * p->nr < n; kb++)
+        p->isa->f32(p->D, bu->qp + rb * p->D * p->mr, kp + kb * p->D * p->nr, s + kb * p->nr, TILE, 0, NULL, 1.0f);
+}
+
+/*
+ * Row r's n softmax weights (w NULL: none visible, all 0) as the A operand of O += P V: fp32 panels
+ * [TILE][mr], or for AMX a bf16 row of TILE (c10's round to nearest even, zero past n).
+ */
+static void keep_weights(const plan *p, const buffers *bu, int64_t r, const float *w, int64_t n) {
+    if (p->amx) {
+        uint16_t *dst = (uint16_t *) bu->pp + r * TILE;
+        int64_t kept = w ? n : 0;
+        if (kept) p->vt->cast_float(kept, SIPU_F32, w, SIPU_BF16, dst);
+        memset(dst + kept, 0, (size_t) (TILE - kept) * 2);
+        return;
+    }
+    float *dst = bu->pp + (r / p->mr) * TILE * p->mr + r % p->mr;
+    for (int64_t j = 0; j < n; j++) dst[j * p->mr] = w ? w[j] : 0;
+}
+
+/* rows of panel rb of O += their P times the tile's V (n keys) */
+static void tile_pv(const plan *p, const buffers *bu, int64_t rb, const float *vp, int64_t n) {
+    float *o = bu->o + rb * p->mr * p->dvp;
+    if (p->amx) {
+        for (int64_t c0 = 0; c0 < p->dvp; c0 += 32)
+            sipu_gk_amx_tile_rows(TILE / 2, (const uint32_t *) bu->pp + rb * 32 * (TILE / 2), (const uint32_t *) vp + c0 * (TILE / 2), o + c0,
+                                  p->dvp, 1);
+        return;
+    }
+    for (int64_t c0 = 0; c0 < p->Dv; c0 += p->nr)
+        p->isa->f32(n, bu->pp + rb * TILE * p->mr, vp + c0 * TILE, o + c0, p->dvp, 1, NULL, 1.0f);
+}
+
+/*
+ * Many rows: Q packed once as the A operand of the tiles, each key tile packed as B panels (K^T),
+ * S = Q K^T by the tiles, the softmax step per row into packed P, O += P V by the tiles again.
+ * Row panels without a visible key in the tile are skipped.
+ */
+static void attend_tiles(const plan *p, const item *it, const buffers *bu) {
+    const int mr = p->mr;
+    const int64_t Dv = p->Dv, dvp = p->dvp, R = (it->i1 - it->i0) * p->G, rpad = (R + mr - 1) / mr * mr;
+    pack_q(p, it, bu, R, rpad);
+    memset(bu->pp, 0, (size_t) (rpad * (p->amx ? TILE / 2 : TILE)) * 4);
+    if (!it->kpre && !p->amx) memset(bu->vp, 0, (size_t) (dvp * TILE) * 4);
+    memset(bu->o, 0, (size_t) (rpad * dvp) * 4);
     int64_t blo, bhi, tmp;
     visible(p, it, it->i0, &blo, &tmp);
     visible(p, it, it->i1 - 1, &tmp, &bhi);
     /* tiles start at multiples of TILE (the packed tiles of kpre); keys before blo are masked */
     for (int64_t j0 = blo > 0 ? blo / TILE * TILE : 0; j0 < bhi; j0 += TILE) {
-        const int64_t n = bhi - j0 < TILE ? bhi - j0 : TILE, kpanels = (n + nr - 1) / nr;
+        const int64_t n = bhi - j0 < TILE ? bhi - j0 : TILE;
         const float *kp = bu->kp, *vp = bu->vp;
         if (it->kpre) {
-            kp = it->kpre + (j0 / TILE) * TILE * (qw + dvp);
-            vp = kp + TILE * qw;
+            kp = it->kpre + (j0 / TILE) * p->tile_words;
+            vp = kp + p->kwords;
         } else {
-            pack_tile(p, it->b, it->hk, j0, n, bu->kp, bu->vp, bu->tmp);
+            pack_keys(p, it->b, it->hk, 1, j0, n, bu->kp, bu->vp, 0, bu->tmp);
         }
         for (int64_t rb = 0; rb * mr < R; rb++) {
             /* the panel's rows see keys [lo of its first row, hi of its last) */
@@ -217,28 +321,20 @@ static void attend_tiles(const plan *p, const item *it, const buffers *bu) {
             visible(p, it, it->i0 + r0 / p->G, &plo, &tmp);
             visible(p, it, it->i0 + (r1 - 1) / p->G, &tmp, &phi);
             if (plo >= j0 + n || phi <= j0 || phi <= plo) continue; /* no visible key of this tile in the panel */
-            float *srow0 = bu->s + r0 * TILE;
-            for (int64_t kb = 0; kb < kpanels; kb++) {
-                p->isa->f32(D, bu->qp + rb * D * mr, kp + kb * D * nr, srow0 + kb * nr, TILE, 0, NULL, 1.0f);
-            }
+            tile_scores(p, bu, rb, kp, n);
             for (int64_t r = r0; r < r1; r++) {
                 int64_t lo, hi;
                 visible(p, it, it->i0 + r / p->G, &lo, &hi);
                 int64_t a = lo > j0 ? lo - j0 : 0, e = hi < j0 + n ? hi - j0 : n;
-                float *srow = bu->s + r * TILE, *pp = bu->pp + rb * TILE * mr + r % mr;
+                float *srow = bu->s + r * TILE;
                 if (a >= e) {
-                    for (int64_t j = 0; j < n; j++) pp[j * mr] = 0;
+                    keep_weights(p, bu, r, NULL, n);
                     continue;
                 }
-                float corr = softmax_step(p, srow, n, a, e, &bu->m[r], &bu->l[r]);
-                if (corr != 1.0f) {
-                    float *orow = bu->o + r * dvp;
-                    for (int64_t c = 0; c < Dv; c++) orow[c] *= corr;
-                }
-                for (int64_t j = 0; j < n; j++) pp[j * mr] = srow[j];
+                softmax_step(p, srow, n, a, e, &bu->m[r], &bu->l[r], bu->o + r * dvp, Dv);
+                keep_weights(p, bu, r, srow, n);
             }
-            for (int64_t c0 = 0; c0 < Dv; c0 += nr)
-                p->isa->f32(n, bu->pp + rb * TILE * mr, vp + (c0 / nr) * TILE * nr, bu->o + r0 * dvp + c0, dvp, 1, NULL, 1.0f);
+            tile_pv(p, bu, rb, vp, n);
         }
     }
     finish(p, it, R, bu->o, dvp, bu->m, bu->l);
@@ -288,9 +384,7 @@ static void attend_rows(const plan *p, const item *it, const buffers *bu) {
                 for (int64_t j = 0; j < n; j++) srow[j] = 0;
                 continue;
             }
-            float corr = softmax_step(p, srow, n, a, e, &bu->m[r], &bu->l[r]);
-            if (corr != 1.0f)
-                for (int64_t c = 0; c < Dv; c++) o[r * Dv + c] *= corr;
+            softmax_step(p, srow, n, a, e, &bu->m[r], &bu->l[r], o + r * Dv, Dv);
         }
         for (int64_t hl = 0; hl < nh; hl++)
             p->vt->axpy_rows_f32((int) R1, (int) n, Dv, bu->s + hl * R1 * TILE_ROWS, TILE_ROWS, vs + hl * TILE_ROWS * Dv, Dv,
@@ -330,6 +424,9 @@ static void merge_parts(const plan *p, const item *it, int64_t nsplit, int64_t R
     }
     finish(p, it, R, o, Dv, m, l);
 }
+
+/* a sequence of so few query rows per kv head (decode) that the row path beats a tile of the fp32 GEMM */
+static bool few_rows(const plan *p, int64_t Lq) { return Lq > 0 && Lq * p->G * 2 < p->isa->mr; }
 
 static sipu_status check_index(const sipu_tensor *t, int64_t n, const char *fn, const char *arg) {
     sipu_status st = sipu_check(t, fn, arg);
@@ -408,16 +505,20 @@ SIPU_API sipu_status sipu_attention(const sipu_tensor *out, const sipu_tensor *l
     if (Tq * p.Hq == 0) return SIPU_OK;
     p.isa = sipu_gk_pick(), p.vt = sipu_vt();
     /*
-     * Q.K on the fp32 tiles for every dtype: with only D = 64-odd pairs per call, the bf16 pair tile
-     * (vdpbf16ps) measured slower here than fp32 FMA on Zen 4 (14.8 vs 12.3 ms for the 512-token
-     * prefill on one thread), and bf16 products are exact in fp32 either way.
+     * bf16 on the AMX tiles where the CPU has them. Elsewhere the fp32 tiles for every dtype: with only
+     * D = 64-odd pairs per call, the bf16 pair tile (vdpbf16ps) measured slower here than fp32 FMA on
+     * Zen 4 (14.8 vs 12.3 ms for the 512-token prefill on one thread).
      */
-    p.mr = p.isa->mr, p.nr = p.isa->nr;
+    p.amx = q->dtype == SIPU_BF16 && sipu_amx() && p.isa->interleave_bf16;
+    p.mr = p.amx ? GK_AMX_MR : p.isa->mr, p.nr = p.amx ? GK_AMX_NR : p.isa->nr;
     p.G = p.Hq / p.Hk;
     const int64_t target = (ROWS_TARGET + p.mr - 1) / p.mr * p.mr;
     p.qpos = p.G >= target ? 1 : target / p.G;
     p.rmax = p.qpos * p.G, p.rpad = (p.rmax + p.mr - 1) / p.mr * p.mr;
+    p.dq = (p.D + 31) / 32 * 32;
     p.dvp = (p.Dv + p.nr - 1) / p.nr * p.nr;
+    p.kwords = p.amx ? TILE * p.dq / 2 : TILE * p.D;
+    p.tile_words = p.kwords + (p.amx ? TILE / 2 : TILE) * p.dvp;
     /*
      * Work items. A sequence whose rows per kv head are few (decode) is one item per group of HB kv
      * heads, and when that leaves the threads idle, each item's keys are split and merged after;
@@ -432,7 +533,7 @@ SIPU_API sipu_status sipu_attention(const sipu_tensor *out, const sipu_tensor *l
     for (int64_t b = 0; b < p.B; b++) {
         const int64_t Lq = p.cu_q[b + 1] - p.cu_q[b], Lk = p.used ? p.used[b] : p.cu_k[b + 1] - p.cu_k[b];
         work += 2.0 * (double) Lq * (double) Lk * (double) (p.D + p.Dv) * (double) (p.G * p.Hk);
-        if (Lq > 0 && Lq * p.G * 2 < p.mr) {
+        if (few_rows(&p, Lq)) {
             nitems += ngroups, ndec += ngroups;
             if (Lk > maxlk) maxlk = Lk;
             if (Lq * p.G > r1max) r1max = Lq * p.G;
@@ -450,7 +551,7 @@ SIPU_API sipu_status sipu_attention(const sipu_tensor *out, const sipu_tensor *l
     first[0] = 0, dfirst[0] = 0;
     for (int64_t b = 0; b < p.B; b++) {
         const int64_t Lq = p.cu_q[b + 1] - p.cu_q[b];
-        const bool dec = Lq > 0 && Lq * p.G * 2 < p.mr;
+        const bool dec = few_rows(&p, Lq);
         first[b + 1] = first[b] + (dec ? ngroups * nsplit : (Lq + p.qpos - 1) / p.qpos * p.Hk);
         dfirst[b + 1] = dfirst[b] + (dec ? ngroups : 0);
     }
@@ -460,9 +561,10 @@ SIPU_API sipu_status sipu_attention(const sipu_tensor *out, const sipu_tensor *l
 #define UP(x) (((x) + 15) / 16 * 16)
 #define MAX(a, b) ((a) > (b) ? (a) : (b))
     const int64_t w = MAX(p.D, p.Dv), rr = MAX(p.rpad, p.rmax), rd = HB * r1max; /* rows of a tile item, of a decode item */
-    const int64_t nq = UP(MAX(rr * w, rd * p.D)), nk = UP(MAX(TILE * w, TILE_ROWS * HB * p.D)), ns = UP(MAX(rr * TILE, rd * TILE_ROWS));
+    const int64_t nq = UP(MAX(rr * MAX(w, p.dq), rd * p.D)), nk = UP(MAX(TILE * MAX(w, p.dq), TILE_ROWS * HB * p.D));
+    const int64_t ns = UP(MAX(rr * TILE, rd * TILE_ROWS));
     const int64_t npp = UP(rr * TILE), nv = UP(MAX(TILE * MAX(p.dvp, p.Dv), TILE_ROWS * HB * p.Dv));
-    const int64_t no = UP(MAX(rr * p.dvp, rd * p.Dv)), nm = UP(MAX(rr, rd)), ntmp = UP(w);
+    const int64_t no = UP(MAX(rr * p.dvp, rd * p.Dv)), nm = UP(MAX(rr, rd)), ntmp = UP(MAX(w, p.dq));
     const int64_t per = nq + nk + ns + npp + nv + no + 2 * nm + ntmp, part_stride = rd * (p.Dv + 2);
 #undef UP
 #undef MAX
@@ -470,7 +572,7 @@ SIPU_API sipu_status sipu_attention(const sipu_tensor *out, const sipu_tensor *l
      * Sequences with several query blocks per kv head have their key tiles packed once, up front
      * (every block would otherwise pack the same tiles again), while that copy stays within 256 MiB.
      */
-    const int64_t tile_words = TILE * (p.D + p.dvp);
+    const int64_t tile_words = p.tile_words;
     int64_t *pfirst = malloc((size_t) (2 * p.B + 2) * sizeof(int64_t)), *poff = pfirst ? pfirst + p.B + 1 : NULL;
     if (!pfirst) {
         free(first);
@@ -480,14 +582,14 @@ SIPU_API sipu_status sipu_attention(const sipu_tensor *out, const sipu_tensor *l
     int64_t pwords = 0;
     for (int64_t b = 0; b < p.B; b++) {
         const int64_t Lq = p.cu_q[b + 1] - p.cu_q[b], Lk = p.used ? p.used[b] : p.cu_k[b + 1] - p.cu_k[b];
-        const bool dec = Lq > 0 && Lq * p.G * 2 < p.mr, many = !dec && Lq > p.qpos && Lk > 0;
+        const bool dec = few_rows(&p, Lq), many = !dec && Lq > p.qpos && Lk > 0;
         const int64_t nt = many ? (Lk + TILE - 1) / TILE : 0;
         poff[b] = many ? pwords : -1;
         pwords += nt * p.Hk * tile_words;
-        pfirst[b + 1] = pfirst[b] + nt * p.Hk;
+        pfirst[b + 1] = pfirst[b] + nt;
     }
     const int64_t ptasks = pwords * 4 <= ((int64_t) 256 << 20) ? pfirst[p.B] : 0;
-    float *pre = ptasks ? aligned_alloc(64, (size_t) pwords * sizeof(float)) : NULL;
+    float *pre = ptasks ? sipu_alloc_scratch((size_t) pwords * sizeof(float)) : NULL;
     if (ptasks && !pre) {
         free(first), free(pfirst);
         return sipu_fail(SIPU_ERR_OUT_OF_MEMORY, "%s: no memory for the packed keys", fn);
@@ -508,7 +610,8 @@ SIPU_API sipu_status sipu_attention(const sipu_tensor *out, const sipu_tensor *l
         buffers bu;
         bu.qp = mine, bu.kp = bu.qp + nq, bu.s = bu.kp + nk, bu.pp = bu.s + ns, bu.vp = bu.pp + npp, bu.o = bu.vp + nv;
         bu.m = bu.o + no, bu.l = bu.m + nm, bu.tmp = bu.l + nm;
-        #pragma omp for schedule(dynamic, 4)
+        if (p.amx) sipu_gk_amx_begin();
+        #pragma omp for schedule(dynamic, 1)
         for (int64_t x = 0; x < ptasks; x++) {
             int64_t lo = 0, hi = p.B; /* the sequence of task x: pfirst[lo] <= x < pfirst[lo + 1] */
             while (hi - lo > 1) {
@@ -517,10 +620,11 @@ SIPU_API sipu_status sipu_attention(const sipu_tensor *out, const sipu_tensor *l
                 else hi = mid;
             }
             const int64_t Lk = p.used ? p.used[lo] : p.cu_k[lo + 1] - p.cu_k[lo], nt = (Lk + TILE - 1) / TILE, local = x - pfirst[lo];
-            const int64_t hk = local / nt, tile = local % nt, j0 = tile * TILE, n = Lk - j0 < TILE ? Lk - j0 : TILE;
-            float *kp = pre + poff[lo] + (hk * nt + tile) * tile_words;
-            memset(kp, 0, (size_t) tile_words * 4);
-            pack_tile(&p, lo, hk, j0, n, kp, kp + TILE * p.D, bu.tmp);
+            const int64_t j0 = local * TILE, n = Lk - j0 < TILE ? Lk - j0 : TILE;
+            /* tile `local` of every kv head; head hk's tiles are at poff + hk * nt * tile_words */
+            float *kp = pre + poff[lo] + local * tile_words;
+            for (int64_t hk = 0; hk < p.Hk; hk++) memset(kp + hk * nt * tile_words, 0, (size_t) tile_words * 4);
+            pack_keys(&p, lo, 0, p.Hk, j0, n, kp, kp + p.kwords, nt * tile_words, bu.tmp);
         }
         /* (the implicit barrier: every tile is packed before any block reads it) */
         #pragma omp for schedule(dynamic, 1)
@@ -579,6 +683,7 @@ SIPU_API sipu_status sipu_attention(const sipu_tensor *out, const sipu_tensor *l
                 merge_parts(&p, &it, nsplit, R, parts + d * nsplit * part_stride, part_stride, bu.o, bu.m, bu.l);
             }
         }
+        if (p.amx) sipu_gk_amx_end();
     }
     free(scratch);
     free(parts);

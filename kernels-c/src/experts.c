@@ -13,6 +13,7 @@
  * fp32 scales, saturating e4m3) before each GEMM, each 128-block sum scaled by both scales in fp32.
  */
 #include "convert.h"
+#include "experts_amx.h"
 #include "gemm_kernels.h"
 #include "internal.h"
 
@@ -24,6 +25,14 @@
 
 #define QB 128 /* quantization block */
 #define NB 32  /* weight rows per task */
+
+static int thread_id(void) {
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
 
 /* per_token_group_quant_fp8 of one row in place: x becomes its e4m3 values (decoded, exact), s the group scales. */
 static void quant_row(float *x, int64_t n, float *s) {
@@ -120,11 +129,7 @@ static void gemm_experts(const weights *g, const int64_t *off, int64_t E, const 
     const int64_t blocks = (g->rows + NB - 1) / NB, KB = (g->cols + QB - 1) / QB;
     #pragma omp parallel num_threads(sipu_threads_for(2.0 * (double) off[E] * (double) g->rows * (double) g->cols))
     {
-        #ifdef _OPENMP
-        float *wrow = scratch + (size_t) omp_get_thread_num() * (size_t) g->cols;
-        #else
-        float *wrow = scratch;
-        #endif
+        float *wrow = scratch + (size_t) thread_id() * (size_t) g->cols;
         #pragma omp for collapse(2) schedule(dynamic, 1)
         for (int64_t e = 0; e < E; e++)
             for (int64_t b = 0; b < blocks; b++) {
@@ -168,6 +173,106 @@ static sipu_status gemm_experts_dense(const weights *g, const int64_t *off, int6
         }
     }
     return st;
+}
+
+/*
+ * GEMM2 of bf16 experts on AMX. h2 is fp32, so it is split exactly into three bf16 parts, hi =
+ * bf16(x), mid = bf16(x - hi), lo = bf16(x - hi - mid): each difference is exact in fp32 (Sterbenz)
+ * and three 8-bit significands hold fp32's 24 bits, so hi + mid + lo == x unless lo falls below
+ * bf16's normal range (|x| < 2^-102, where the tiles flush it: an error below 2^-126 |w|). Every
+ * product of a part with a bf16 weight is exact in fp32, so the K-concatenation [hi | mid | lo] x
+ * [W2; W2; W2] is the fp32 GEMM up to the order of its fp32 sums (which any GEMM blocking changes
+ * anyway); experts_amx.c runs the three parts against each weight tile, so the weights stream once.
+ * Measured on the benchmark's shape: 27 of 131072 bf16 outputs moved by one ulp, the recorded cases
+ * stay bit-exact.
+ */
+#define SPLIT_TASK 1024 /* W2 rows per task */
+
+/* true when every |x| is within bf16's finite range (else bf16(x) would be inf and the parts NaN) */
+static bool split_row(const sipu_vtable *vt, int64_t n, const float *x, uint16_t *hi, uint16_t *mid, uint16_t *lo, float *r1, float *r2) {
+    bool finite = true;
+    for (int64_t i = 0; i < n; i++) finite &= fabsf(x[i]) <= 0x1.fep127f; /* the largest finite bf16 */
+    vt->cast_float(n, SIPU_F32, x, SIPU_BF16, hi);
+    vt->cast_float(n, SIPU_BF16, hi, SIPU_F32, r1);
+    for (int64_t i = 0; i < n; i++) r1[i] = x[i] - r1[i];
+    vt->cast_float(n, SIPU_F32, r1, SIPU_BF16, mid);
+    vt->cast_float(n, SIPU_BF16, mid, SIPU_F32, r2);
+    for (int64_t i = 0; i < n; i++) r2[i] = r1[i] - r2[i];
+    vt->cast_float(n, SIPU_F32, r2, SIPU_BF16, lo);
+    return finite;
+}
+
+/* 32-bit words of an expert's packed parts: per 16 rows, the three parts' [kq][16] a^T panels */
+static int64_t split_words(int64_t R, int64_t kq) { return (R + GK_AMX_DEC_M - 1) / GK_AMX_DEC_M * SIPU_SPLIT_PARTS * kq * 16; }
+
+/*
+ * An expert's R rows of h2 split and packed at `at` for experts_amx.c; stack is scratch of 3R x I
+ * bf16 (the parts stacked [hi; mid; lo]) and two rows of fp32. false when some |h2| is beyond bf16's
+ * range.
+ */
+static bool pack_split(const gk_isa *isa, const sipu_vtable *vt, const float *h2, int64_t R, int64_t I, int64_t kq, uint32_t *at,
+                       uint16_t *stack, float *tmp) {
+    bool finite = true;
+    for (int64_t r = 0; r < R; r++)
+        finite &= split_row(vt, I, h2 + r * I, stack + r * I, stack + (R + r) * I, stack + (2 * R + r) * I, tmp, tmp + I);
+    for (int64_t r0 = 0; r0 < R; r0 += GK_AMX_DEC_M) {
+        const int mc = (int) (R - r0 < GK_AMX_DEC_M ? R - r0 : GK_AMX_DEC_M);
+        for (int part = 0; part < SIPU_SPLIT_PARTS; part++)
+            isa->pack_kt(GK_PK_BF16, stack + (part * R + r0) * I, I, I, mc, at + (r0 / GK_AMX_DEC_M * SIPU_SPLIT_PARTS + part) * kq * 16, 16, kq);
+    }
+    return finite;
+}
+
+/*
+ * h3 = h2 W2^T for every expert on AMX: the parts packed per expert, then tasks of (expert, 1024 rows
+ * of W2). false (h3 not written) when memory runs out or h2 leaves bf16's range; the fp32 GEMM runs
+ * instead.
+ */
+static bool gemm2_split(const weights *g, const int64_t *off, int64_t E, const float *h2, float *h3, int threads) {
+    const int64_t I = g->cols, H = g->rows, kq = (I + 127) / 128 * 64, blocks = (H + SPLIT_TASK - 1) / SPLIT_TASK;
+    int64_t *aoff = malloc((size_t) (E + 1) * sizeof(int64_t)), rmax = 0;
+    if (!aoff) return false;
+    aoff[0] = 0;
+    for (int64_t e = 0; e < E; e++) {
+        const int64_t R = off[e + 1] - off[e];
+        aoff[e + 1] = aoff[e] + split_words(R, kq);
+        if (R > rmax) rmax = R;
+    }
+    /* per thread, in floats: the stacked parts and two fp32 rows */
+    const int64_t nstack = (SIPU_SPLIT_PARTS * rmax * I + 1) / 2, per = nstack + 2 * I + 16;
+    uint32_t *at = sipu_alloc_scratch((size_t) (aoff[E] + 16) * 4);
+    float *scratch = malloc((size_t) threads * (size_t) per * sizeof(float));
+    const gk_isa *isa = sipu_gk_pick();
+    const sipu_vtable *vt = sipu_vt();
+    bool ok = at && scratch;
+    if (ok) {
+        #pragma omp parallel for num_threads(threads) schedule(dynamic, 1) reduction(&&:ok)
+        for (int64_t e = 0; e < E; e++) {
+            float *mine = scratch + (size_t) thread_id() * (size_t) per;
+            ok = pack_split(isa, vt, h2 + off[e] * I, off[e + 1] - off[e], I, kq, at + aoff[e], (uint16_t *) mine, mine + nstack) && ok;
+        }
+    }
+    if (ok) {
+        const int64_t ldw = g->w->strides[1];
+        #pragma omp parallel num_threads(threads)
+        {
+            sipu_gk_amx_begin();
+            #pragma omp for collapse(2) schedule(dynamic, 1)
+            for (int64_t e = 0; e < E; e++)
+                for (int64_t b = 0; b < blocks; b++) {
+                    const int64_t n0 = b * SPLIT_TASK, nn = H - n0 < SPLIT_TASK ? H - n0 : SPLIT_TASK;
+                    const uint16_t *w = (const uint16_t *) g->w->data + e * g->w->strides[0] + n0 * ldw;
+                    for (int64_t r0 = off[e]; r0 < off[e + 1]; r0 += GK_AMX_DEC_M) {
+                        const int mc = (int) (off[e + 1] - r0 < GK_AMX_DEC_M ? off[e + 1] - r0 : GK_AMX_DEC_M);
+                        const uint32_t *parts = at + aoff[e] + (r0 - off[e]) / GK_AMX_DEC_M * SIPU_SPLIT_PARTS * kq * 16;
+                        sipu_experts_amx_split(nn, I, parts, w, ldw, mc, h3 + r0 * H + n0, H);
+                    }
+                }
+            sipu_gk_amx_end();
+        }
+    }
+    free(aoff), free(at), free(scratch);
+    return ok;
 }
 
 static sipu_status check_scale(const sipu_tensor *s, int64_t E, int64_t rows, int64_t cols, const char *fn, const char *arg) {
@@ -260,13 +365,16 @@ SIPU_API sipu_status sipu_fused_experts(const sipu_tensor *hidden, const sipu_te
     }
     const int64_t KH = (H + QB - 1) / QB, KI = (I + QB - 1) / QB;
     const int threads = sipu_threads();
-    float *x = malloc((size_t) (V * H + 1) * sizeof(float)), *h1 = malloc((size_t) (V * 2 * I + 1) * sizeof(float));
-    float *h2 = malloc((size_t) (V * I + 1) * sizeof(float)), *h3 = malloc((size_t) (V * H + 1) * sizeof(float));
+    const sipu_vtable *vt = sipu_vt();
+    /* bf16 without scales: the first GEMM takes the bf16 rows as they are (exact) so it can use bf16 tiles */
+    const bool bf = !fp8 && t == SIPU_BF16;
+    float *x = bf ? NULL : sipu_alloc_scratch((size_t) (V * H + 1) * sizeof(float)), *h1 = sipu_alloc_scratch((size_t) (V * 2 * I + 1) * sizeof(float));
+    float *h2 = sipu_alloc_scratch((size_t) (V * I + 1) * sizeof(float)), *h3 = sipu_alloc_scratch((size_t) (V * H + 1) * sizeof(float));
     float *xs = fp8 ? malloc((size_t) (V * KH + 1) * sizeof(float)) : NULL, *hs = fp8 ? malloc((size_t) (V * KI + 1) * sizeof(float)) : NULL;
     float *scratch = malloc((size_t) threads * (size_t) ((H > I ? H : I) + 1) * sizeof(float));
     float *sums = malloc((size_t) threads * (size_t) (H + 1) * sizeof(float));
-    uint16_t *xb = NULL;
-    if (!x || !h1 || !h2 || !h3 || (fp8 && (!xs || !hs)) || !scratch || !sums) {
+    uint16_t *xb = bf ? sipu_alloc_scratch((size_t) (V * H + 1) * sizeof(uint16_t)) : NULL;
+    if ((bf ? !xb : !x) || !h1 || !h2 || !h3 || (fp8 && (!xs || !hs)) || !scratch || !sums) {
         st = sipu_fail(SIPU_ERR_OUT_OF_MEMORY, "%s: no memory for %lld expert rows of %lld", fn, (long long) V, (long long) H);
         goto done;
     }
@@ -276,42 +384,35 @@ SIPU_API sipu_status sipu_fused_experts(const sipu_tensor *hidden, const sipu_te
     for (int64_t r = 0; r < V; r++) {
         int64_t tok = order[r] / K;
         const char *row = (const char *) hidden->data + tok * hidden->strides[0] * hi;
-        for (int64_t c = 0; c < H; c++) x[r * H + c] = load_f32(row + c * hidden->strides[1] * hi, t);
-        if (fp8) quant_row(x + r * H, H, xs + r * KH);
+        if (bf && hidden->strides[1] == 1) {
+            memcpy(xb + r * H, row, (size_t) H * sizeof(uint16_t));
+        } else if (bf) {
+            for (int64_t c = 0; c < H; c++) xb[r * H + c] = ((const uint16_t *) row)[c * hidden->strides[1]];
+        } else {
+            for (int64_t c = 0; c < H; c++) x[r * H + c] = load_f32(row + c * hidden->strides[1] * hi, t);
+            if (fp8) quant_row(x + r * H, H, xs + r * KH);
+        }
     }
     weights g1 = {w1, fp8 ? w1_scale : NULL, 2 * I, H}, g2 = {w2, fp8 ? w2_scale : NULL, H, I};
-    /* bf16: the first GEMM takes bf16 rows (exactly the fp32 values held here) so it can use bf16 dots */
-    if (!fp8 && t == SIPU_BF16) {
-        xb = malloc((size_t) (V * H + 1) * sizeof(uint16_t));
-        if (!xb) {
-            st = sipu_fail(SIPU_ERR_OUT_OF_MEMORY, "%s: no memory for %lld expert rows of %lld", fn, (long long) V, (long long) H);
-            goto done;
-        }
-        for (int64_t i = 0; i < V * H; i++) xb[i] = f32_to_bf16(x[i]);
-    }
     if (fp8) gemm_experts(&g1, off, E, x, xs, h1, scratch);
-    else if ((st = gemm_experts_dense(&g1, off, E, xb ? (const void *) xb : (const void *) x, xb ? SIPU_BF16 : SIPU_F32, h1, fn))) goto done;
+    else if ((st = gemm_experts_dense(&g1, off, E, bf ? (const void *) xb : (const void *) x, bf ? SIPU_BF16 : SIPU_F32, h1, fn))) goto done;
     #pragma omp parallel for num_threads(threads) if (V * I > 65536)
     for (int64_t r = 0; r < V; r++) {
         int64_t p = order[r];
-        float w = apply_router_weight_on_input ? tw[(p / K) * topk_weights->strides[0] + (p % K) * topk_weights->strides[1]] : 1.0f;
-        for (int64_t j = 0; j < I; j++) {
-            float g = h1[r * 2 * I + j] * w, u = h1[r * 2 * I + I + j] * w;
-            h2[r * I + j] = g / (1.0f + expf(-g)) * u;
-        }
+        float *gu = h1 + r * 2 * I;
+        if (apply_router_weight_on_input) vt->scale_f32(2 * I, gu, tw[(p / K) * topk_weights->strides[0] + (p % K) * topk_weights->strides[1]]);
+        vt->silu_mul(SIPU_F32, I, gu, h2 + r * I);
         if (fp8) quant_row(h2 + r * I, I, hs + r * KI);
     }
-    /* h2 is fp32 (not bf16-exact), so the second GEMM multiplies it in fp32 */
+    /* h2 is fp32 (not bf16-exact): split exactly for the AMX tiles, or multiplied in fp32 */
     if (fp8) gemm_experts(&g2, off, E, h2, hs, h3, scratch);
-    else if ((st = gemm_experts_dense(&g2, off, E, h2, SIPU_F32, h3, fn))) goto done;
+    else if (!(bf && sipu_amx() && gemm2_split(&g2, off, E, h2, h3, sipu_threads_for(2.0 * (double) V * (double) H * (double) I)))
+             && (st = gemm_experts_dense(&g2, off, E, h2, SIPU_F32, h3, fn)))
+        goto done;
     /* The only writes to hidden_states: per token, the slots in order, one rounding at the store. */
     #pragma omp parallel for num_threads(threads) if (T * K * H > 65536)
     for (int64_t tok = 0; tok < T; tok++) {
-        #ifdef _OPENMP
-        float *sum = sums + (size_t) omp_get_thread_num() * (size_t) (H + 1);
-        #else
-        float *sum = sums;
-        #endif
+        float *sum = sums + (size_t) thread_id() * (size_t) (H + 1);
         for (int64_t c = 0; c < H; c++) sum[c] = 0;
         for (int64_t k = 0; k < K; k++) {
             int64_t r = slot[tok * K + k];
@@ -320,7 +421,9 @@ SIPU_API sipu_status sipu_fused_experts(const sipu_tensor *hidden, const sipu_te
             for (int64_t c = 0; c < H; c++) sum[c] += h3[r * H + c] * w;
         }
         char *row = (char *) hidden->data + tok * hidden->strides[0] * hi;
-        for (int64_t c = 0; c < H; c++) store_f32(row + c * hidden->strides[1] * hi, t, sum[c]);
+        if (hidden->strides[1] == 1) vt->row_from_f32(t, H, sum, row);
+        else
+            for (int64_t c = 0; c < H; c++) store_f32(row + c * hidden->strides[1] * hi, t, sum[c]);
     }
     st = SIPU_OK;
 done:

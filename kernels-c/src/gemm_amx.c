@@ -18,21 +18,26 @@ typedef struct {
 
 /*
  * tiles 0-3 += the 32 rows of a times the two 16-column halves of b, over K steps [s0, s1) (16 pairs
- * each): a step of a is one contiguous 2 KiB block (rows 0-15, then 16-31; see sipu_gk_amx_pack_a).
+ * each): a's step s at ap + s * astep, its rows lda bytes apart and rows 16-31 ahalf words after
+ * rows 0-15 (the GEMM's panels: one contiguous 2 KiB block per step, see sipu_gk_amx_pack_a).
  */
-static inline __attribute__((always_inline)) void dot_pairs(const uint32_t *ap, const uint32_t *bp, int64_t s0, int64_t s1) {
+static inline __attribute__((always_inline)) void dot_pairs(const uint32_t *ap, int64_t astep, int64_t ahalf, int64_t lda, const uint32_t *bp,
+                                                            int64_t s0, int64_t s1) {
     for (int64_t s = s0; s < s1; s++) {
-        const uint32_t *as = ap + s * GK_AMX_STEP, *bs = bp + s * GK_AMX_STEP;
-        _tile_loadd(4, as, 64);
+        const uint32_t *as = ap + s * astep, *bs = bp + s * GK_AMX_STEP;
+        _tile_loadd(4, as, lda);
         _tile_loadd(6, bs, 128);
         _tile_loadd(7, bs + 16, 128);
         _tile_dpbf16ps(0, 4, 6);
         _tile_dpbf16ps(1, 4, 7);
-        _tile_loadd(5, as + 256, 64);
+        _tile_loadd(5, as + ahalf, lda);
         _tile_dpbf16ps(2, 5, 6);
         _tile_dpbf16ps(3, 5, 7);
     }
 }
+
+/* the GEMM's panels of a (see dot_pairs) */
+#define PANEL_A GK_AMX_STEP, 256, 64
 
 static inline __attribute__((always_inline)) void zero_tiles(void) {
     _tile_zero(0);
@@ -70,7 +75,9 @@ void sipu_gk_amx_begin(void) { _tile_loadconfig(&tile_cfg); }
 
 void sipu_gk_amx_end(void) { _tile_release(); }
 
-void sipu_gk_amx_tile(int64_t kq, const uint32_t *ap, const uint32_t *bp, float *c, int64_t ldc, int accumulate) {
+/* c[32 x 32] = (accumulate ? c : 0) + a b, a as dot_pairs takes it */
+static inline __attribute__((always_inline)) void tile(int64_t kq, const uint32_t *ap, int64_t astep, int64_t ahalf, int64_t lda, const uint32_t *bp,
+                                                       float *c, int64_t ldc, int accumulate) {
     const int64_t ldcb = ldc * 4;
     if (accumulate) {
         _tile_loadd(0, c, ldcb);
@@ -80,8 +87,16 @@ void sipu_gk_amx_tile(int64_t kq, const uint32_t *ap, const uint32_t *bp, float 
     } else {
         zero_tiles();
     }
-    dot_pairs(ap, bp, 0, kq / 16);
+    dot_pairs(ap, astep, ahalf, lda, bp, 0, kq / 16);
     store_tiles(c, ldc);
+}
+
+void sipu_gk_amx_tile(int64_t kq, const uint32_t *ap, const uint32_t *bp, float *c, int64_t ldc, int accumulate) {
+    tile(kq, ap, PANEL_A, bp, c, ldc, accumulate);
+}
+
+void sipu_gk_amx_tile_rows(int64_t kq, const uint32_t *ap, const uint32_t *bp, float *c, int64_t ldc, int accumulate) {
+    tile(kq, ap, 16, 16 * kq, kq * 4, bp, c, ldc, accumulate);
 }
 
 /* the last K step of a scale block: each tile stored into part and zeroed right after its last product */
@@ -121,7 +136,7 @@ void sipu_gk_amx_tile_scaled(int64_t kq, const uint32_t *ap, const uint32_t *bp,
     zero_tiles();
     for (int64_t q0 = 0; q0 < kq; q0 += 64, sb++) {
         int64_t s1 = (q0 + 64 < kq ? q0 + 64 : kq) / 16;
-        dot_pairs(ap, bp, q0 / 16, s1 - 1);
+        dot_pairs(ap, PANEL_A, bp, q0 / 16, s1 - 1);
         /* the previous block's fold runs on the vector units while these tiles multiply */
         if (sb > 0) fold_scaled(acc, part[(sb - 1) & 1], accumulate || sb > 1, rs + (sb - 1) * 32, cs[sb - 1]);
         last_step_store(ap, bp, s1 - 1, part[sb & 1]);

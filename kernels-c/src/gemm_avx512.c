@@ -29,24 +29,26 @@ AI void store_tile_row(float *c, __m512 v0, __m512 v1, int accumulate, const flo
 }
 
 /*
- * R x 32 rows of the 14 x 32 tile (a panels keep their 14-row stride): R < 14 only for the last rows
- * of M. PF: walk the prefetch stream pf, one line to L2 every other K step.
+ * The FMA loop of R x 32 tiles: c0[r], c1[r] = the products of R broadcast rows and a [kc][32] b
+ * panel. The rows come from a packed a panel (ap[p * MR + r], the 14-row stride) or, WT, from
+ * weight rows (ap[r * GK_WT_LD + p]); then the stream pf (the next weight rows) advances on the
+ * way. nc lines of the c the tile stores (rows at c, ld ldc, two lines per row, the second at
+ * c + off2) are prefetched, one every 4 steps.
  */
-AI void tile_f32_t(const int R, const int PF, int64_t kc, const float *ap, const float *bp, float *c, int64_t ldc, int accumulate,
-                   const float *rs, float cs, gk_pf *pf) {
-    __m512 c0[MR], c1[MR];
-    const char *pp = PF ? pf->p : NULL;
-    int64_t poff = PF ? pf->off : 0, pbytes = PF ? pf->bytes : 0, pld = PF ? pf->ld : 0;
-    int pcols = PF ? pf->cols : 0;
+AI void tile_loop(const int R, const int WT, int64_t kc, const float *ap, const float *bp, const float *c, int64_t ldc,
+                  int nc, int off2, gk_pf *pf, __m512 c0[MR], __m512 c1[MR]) {
+    const char *pp = WT ? pf->p : NULL;
+    int64_t poff = WT ? pf->off : 0, pbytes = WT ? pf->bytes : 0, pld = WT ? pf->ld : 0;
+    int pcols = WT ? pf->cols : 0, pevery = WT ? pf->every : 0;
 #pragma GCC unroll 14
     for (int r = 0; r < R; r++) c0[r] = c1[r] = _mm512_setzero_ps();
     for (int64_t p = 0; p < kc; p++) {
         __m512 b0 = _mm512_load_ps(bp), b1 = _mm512_load_ps(bp + 16);
+        /* both lines of the step 8 ahead: a b panel of the f32 GEMM's deep K blocks streams from L2 */
         _mm_prefetch((const char *) (bp + 8 * NR), _MM_HINT_T0);
-        /* the rows of c this tile adds to at the end, one line every 4 steps (c is re-read per K block) */
-        if (accumulate && (p & 3) == 0 && (p >> 2) < 2 * R)
-            _mm_prefetch((const char *) (c + ((p >> 2) >> 1) * ldc + ((p >> 2) & 1) * 16), _MM_HINT_T0);
-        if (PF && (p & 1) && pcols > 0) {
+        _mm_prefetch((const char *) (bp + 8 * NR + 16), _MM_HINT_T0);
+        if ((p & 3) == 0 && (p >> 2) < nc) _mm_prefetch((const char *) (c + ((p >> 2) >> 1) * ldc + ((p >> 2) & 1) * off2), _MM_HINT_T0);
+        if (WT && (p & pevery) == 0 && pcols > 0) {
             _mm_prefetch(pp + poff, _MM_HINT_T1);
             poff += 64;
             if (poff >= pbytes) {
@@ -57,34 +59,37 @@ AI void tile_f32_t(const int R, const int PF, int64_t kc, const float *ap, const
         }
 #pragma GCC unroll 14
         for (int r = 0; r < R; r++) {
-            __m512 a = _mm512_set1_ps(ap[r]);
+            __m512 a = _mm512_set1_ps(WT ? ap[r * GK_WT_LD + p] : ap[r]);
             c0[r] = _mm512_fmadd_ps(a, b0, c0[r]);
             c1[r] = _mm512_fmadd_ps(a, b1, c1[r]);
         }
-        ap += MR;
+        if (!WT) ap += MR;
         bp += NR;
     }
-    if (PF) {
+    if (WT) {
         pf->p = pp;
         pf->off = poff;
         pf->cols = pcols;
     }
+}
+
+/*
+ * R x 32 rows of the 14 x 32 tile (a panels keep their 14-row stride): R < 14 only for the last rows
+ * of M. c is re-read per K block, so its rows are prefetched.
+ */
+AI void tile_f32_t(const int R, int64_t kc, const float *ap, const float *bp, float *c, int64_t ldc, int accumulate, const float *rs, float cs) {
+    __m512 c0[MR], c1[MR];
+    tile_loop(R, 0, kc, ap, bp, c, ldc, accumulate ? 2 * R : 0, 16, NULL, c0, c1);
 #pragma GCC unroll 14
     for (int r = 0; r < R; r++) store_tile_row(c + r * ldc, c0[r], c1[r], accumulate, rs, cs, r);
 }
 
-static void tile_f32_pf(int h, int64_t kc, const float *ap, const float *bp, float *c, int64_t ldc, int accumulate, gk_pf *pf) {
-#define TR(R) case R: tile_f32_t(R, 1, kc, ap, bp, c, ldc, accumulate, NULL, 1.0f, pf); break;
-    switch (h) { TR(1) TR(2) TR(3) TR(4) TR(5) TR(6) TR(7) TR(8) TR(9) TR(10) TR(11) TR(12) TR(13) TR(14) default: break; }
-#undef TR
-}
-
 static void tile_f32(int64_t kc, const float *ap, const float *bp, float *c, int64_t ldc, int accumulate, const float *rs, float cs) {
-    tile_f32_t(MR, 0, kc, ap, bp, c, ldc, accumulate, rs, cs, NULL);
+    tile_f32_t(MR, kc, ap, bp, c, ldc, accumulate, rs, cs);
 }
 
 static void tile_f32_rows(int h, int64_t kc, const float *ap, const float *bp, float *c, int64_t ldc, int accumulate, const float *rs, float cs) {
-#define TR(R) case R: tile_f32_t(R, 0, kc, ap, bp, c, ldc, accumulate, rs, cs, NULL); break;
+#define TR(R) case R: tile_f32_t(R, kc, ap, bp, c, ldc, accumulate, rs, cs); break;
     switch (h) { TR(1) TR(2) TR(3) TR(4) TR(5) TR(6) TR(7) TR(8) TR(9) TR(10) TR(11) TR(12) TR(13) TR(14) default: break; }
 #undef TR
 }
@@ -327,5 +332,44 @@ static void interleave_bf16(const uint16_t *r0, const uint16_t *r1, int w, uint3
     }
 }
 
-const gk_isa sipu_gk_avx512 = {"avx512", MR, NR, tile_f32, NULL, gemv_f32, NULL, pack_kt, interleave_bf16, tile_f32_rows, tile_f32_pf};
-const gk_isa sipu_gk_avx512_bf16 = {"avx512_bf16", MR, NR, tile_f32, tile_bf16, gemv_f32, gemv_bf16, pack_kt, interleave_bf16, tile_f32_rows, tile_f32_pf};
+/* ---- linear layers in fp32: C^T = W a^T (see gk_tile_wt) ---- */
+
+/* c[m * ldc + r] = acc[r] lane m for m < mrows, r < R: a 16 x 16 transpose turns the weight rows into columns of c */
+AI void store_wt16(const int R, const __m512 acc[MR], int mrows, float *c, int64_t ldc) {
+    __m512i t[16];
+#pragma GCC unroll 16
+    for (int r = 0; r < 16; r++) t[r] = r < R ? _mm512_castps_si512(acc[r]) : _mm512_setzero_si512();
+    sipu_transpose16(t);
+    const __mmask16 mk = (__mmask16) ((1u << R) - 1);
+    for (int m = 0; m < mrows && m < 16; m++) _mm512_mask_storeu_ps(c + m * ldc, mk, _mm512_castsi512_ps(t[m]));
+}
+
+AI void tile_wt_t(const int R, int64_t kc, const float *wp, const float *bp, float *ct, int64_t ldct, int accumulate, float *c, int64_t ldc,
+                  int mrows, gk_pf *pf) {
+    __m512 c0[MR], c1[MR];
+    if (!c) {
+        tile_loop(R, 1, kc, wp, bp, ct, ldct, accumulate ? 2 * R : 0, 16, pf, c0, c1);
+#pragma GCC unroll 14
+        for (int r = 0; r < R; r++) store_tile_row(ct + r * ldct, c0[r], c1[r], accumulate, NULL, 1.0f, r);
+        return;
+    }
+    tile_loop(R, 1, kc, wp, bp, c, ldc, 2 * mrows, R - 1, pf, c0, c1);
+    if (accumulate)
+#pragma GCC unroll 14
+        for (int r = 0; r < R; r++) {
+            c0[r] = _mm512_add_ps(_mm512_load_ps(ct + r * ldct), c0[r]);
+            c1[r] = _mm512_add_ps(_mm512_load_ps(ct + r * ldct + 16), c1[r]);
+        }
+    store_wt16(R, c0, mrows, c, ldc);
+    if (mrows > 16) store_wt16(R, c1, mrows - 16, c + 16 * ldc, ldc);
+}
+
+static void tile_wt(int h, int64_t kc, const float *wp, const float *bp, float *ct, int64_t ldct, int accumulate, float *c, int64_t ldc,
+                    int mrows, gk_pf *pf) {
+#define TR(R) case R: tile_wt_t(R, kc, wp, bp, ct, ldct, accumulate, c, ldc, mrows, pf); break;
+    switch (h) { TR(1) TR(2) TR(3) TR(4) TR(5) TR(6) TR(7) TR(8) TR(9) TR(10) TR(11) TR(12) TR(13) TR(14) default: break; }
+#undef TR
+}
+
+const gk_isa sipu_gk_avx512 = {"avx512", MR, NR, tile_f32, NULL, gemv_f32, NULL, pack_kt, interleave_bf16, tile_f32_rows, tile_wt};
+const gk_isa sipu_gk_avx512_bf16 = {"avx512_bf16", MR, NR, tile_f32, tile_bf16, gemv_f32, gemv_bf16, pack_kt, interleave_bf16, tile_f32_rows, tile_wt};

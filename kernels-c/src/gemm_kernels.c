@@ -18,8 +18,19 @@
 
 #define NC 2048
 #define MC_TARGET 336
-/* B micro-panels of KC x 32 (24 KiB fp32, 16 KiB bf16) stay in the 32 KiB L1 while A panels stream */
-#define KC_F32 192
+/*
+ * fp32 sums restart every SUM_F32 steps of K and are added to c in K order, the order main had with
+ * K blocks of 192: any other order moves some fp32 results by an ulp, and the FP8 DeepSeek check
+ * (activations quantized to e4m3 between layers) then flips ties (measured: blocks of 512 or 128
+ * failed it). The cache blocks are deeper (KC_F32, whole sum blocks), because each block re-reads
+ * and rewrites c from L2 or beyond, while the sum blocks inside it find c in L1: +5-10 % over 192
+ * (1 thread, Xeon with 48 KiB L1 / 2 MiB L2). The B micro-panel (72 KiB) then streams from L2 with
+ * the A panel, so MC is halved to keep the A block (387 KiB) well inside L2.
+ */
+#define SUM_F32 192
+#define KC_F32 GK_KC_F32
+#define MC_F32 168
+/* bf16: B micro-panels of KC x 32 pairs (32 KiB) stay in L1 while A panels stream */
 #define KC_BF16 256
 
 /* ---- plain C microkernel (scalar path; the compiler may still vectorize it) ---- */
@@ -75,7 +86,28 @@ static inline uint32_t get_bf16(const gk_tables *tb, const char *base, int64_t o
 /* ---- packing ---- */
 
 /* f32 panels of B: rows p0..p0+kc, columns n0..n0+nc, each NR-wide panel [kc][NR], zero beyond N. */
+/*
+ * row-major f32 b: each K row of a panel is a copy; taken row by row of b, so the reads are long
+ * streams (by panels they were kc pieces of nr floats, a row stride apart: 5 % of 1024^3)
+ */
+static void pack_b_f32_rows(const sipu_gemm_job *j, int nr, int64_t p0, int64_t kc, int64_t n0, int64_t nc, float *bp) {
+    const int64_t full = nc / nr * nr;
+    if (full < nc) memset(bp + (full / nr) * kc * nr, 0, (size_t) (kc * nr) * sizeof(float));
+    for (int64_t p = 0; p < kc; p++) {
+        const float *row = (const float *) j->b + (p0 + p) * j->sb0 + n0;
+        float *dst = bp + p * nr;
+        int64_t jp = 0;
+        if (nr == GK_MAX_NR)
+            for (; jp < full; jp += GK_MAX_NR) memcpy(dst + (jp / nr) * kc * nr, row + jp, GK_MAX_NR * sizeof(float));
+        for (; jp < nc; jp += nr) memcpy(dst + (jp / nr) * kc * nr, row + jp, (size_t) (nc - jp < nr ? nc - jp : nr) * sizeof(float));
+    }
+}
+
 static void pack_b_f32(const sipu_gemm_job *j, const gk_isa *isa, int nr, int64_t p0, int64_t kc, int64_t n0, int64_t nc, float *bp) {
+    if (j->sb1 == 1 && j->tb == SIPU_F32) {
+        pack_b_f32_rows(j, nr, p0, kc, n0, nc, bp);
+        return;
+    }
     for (int64_t jp = 0; jp < nc; jp += nr) {
         float *panel = bp + (jp / nr) * kc * nr;
         int w = (int) (nc - jp < nr ? nc - jp : nr);
@@ -89,9 +121,6 @@ static void pack_b_f32(const sipu_gemm_job *j, const gk_isa *isa, int nr, int64_
         if (j->sb0 == 1 && j->sb1 != 1) {
             for (int jj = 0; jj < w; jj++)
                 for (int64_t p = 0; p < kc; p++) panel[p * nr + jj] = get_f32(j->b, p0 + p + (n0 + jp + jj) * j->sb1, j->tb);
-        } else if (j->sb1 == 1 && j->tb == SIPU_F32) {
-            /* row-major b: each K row of the panel is a copy */
-            for (int64_t p = 0; p < kc; p++) memcpy(panel + p * nr, (const float *) j->b + (p0 + p) * j->sb0 + n0 + jp, (size_t) w * sizeof(float));
         } else {
             for (int64_t p = 0; p < kc; p++)
                 for (int jj = 0; jj < w; jj++) panel[p * nr + jj] = get_f32(j->b, (p0 + p) * j->sb0 + (n0 + jp + jj) * j->sb1, j->tb);
@@ -218,6 +247,29 @@ typedef struct {
     int64_t kc, mc;
 } plan;
 
+/* the f32 tile at (c, h x w) over one K block, by sum blocks (see SUM_F32); edge tiles through a buffer */
+static void tile_f32_block(const plan *pl, int64_t kc, const float *ap, const float *bp, float *c, int h, int w, bool acc, const float *rs,
+                           float cs) {
+    const gk_isa *isa = pl->isa;
+    const int mr = pl->mr, nr = pl->nr;
+    const int64_t ldc = pl->job->ldc;
+    float tmp[GK_MAX_MR * GK_MAX_NR];
+    for (int64_t q = 0; q < kc; q += SUM_F32) {
+        const int64_t kq = kc - q < SUM_F32 ? kc - q : SUM_F32;
+        const float *a = ap + q * mr, *b = bp + q * nr;
+        const bool add = acc || q > 0;
+        if (h == mr && w == nr) {
+            isa->f32(kq, a, b, c, ldc, add, rs, cs);
+        } else if (w == nr && isa->f32_rows) {
+            isa->f32_rows(h, kq, a, b, c, ldc, add, rs, cs); /* the last rows of M: only h rows computed */
+        } else {
+            isa->f32(kq, a, b, tmp, nr, 0, rs, cs);
+            for (int r = 0; r < h; r++)
+                for (int jj = 0; jj < w; jj++) c[r * ldc + jj] = add ? c[r * ldc + jj] + tmp[r * nr + jj] : tmp[r * nr + jj];
+        }
+    }
+}
+
 static void run_rect(const plan *pl, int64_t m0, int64_t m1, int64_t n0, int64_t n1, void *abuf, void *bbuf) {
     const sipu_gemm_job *j = pl->job;
     const int mr = pl->mr, nr = pl->nr;
@@ -249,14 +301,12 @@ static void run_rect(const plan *pl, int64_t m0, int64_t m1, int64_t n0, int64_t
                         if (pl->bf)
                             pl->isa->bf16(kq, (const uint32_t *) abuf + (ir / mr) * kq * mr, (const uint32_t *) bbuf + (jr / nr) * kq * nr,
                                           dst, ldd, full && acc, scaled ? rs : NULL, cs);
-                        else if (!full && w == nr && pl->isa->f32_rows) {
-                            /* the last rows of M: only h rows computed, straight into c */
-                            pl->isa->f32_rows(h, kc, (const float *) abuf + (ir / mr) * kc * mr, (const float *) bbuf + (jr / nr) * kc * nr,
-                                              c, j->ldc, acc, scaled ? rs : NULL, cs);
+                        else {
+                            /* fp32 (scaled only on its 128-deep blocks, one sum block) */
+                            tile_f32_block(pl, kc, (const float *) abuf + (ir / mr) * kc * mr, (const float *) bbuf + (jr / nr) * kc * nr, c, h, w,
+                                           acc, scaled ? rs : NULL, cs);
                             continue;
-                        } else
-                            pl->isa->f32(kc, (const float *) abuf + (ir / mr) * kc * mr, (const float *) bbuf + (jr / nr) * kc * nr,
-                                         dst, ldd, full && acc, scaled ? rs : NULL, cs);
+                        }
                         if (!full)
                             for (int r = 0; r < h; r++)
                                 for (int jj = 0; jj < w; jj++) c[r * j->ldc + jj] = acc ? c[r * j->ldc + jj] + tmp[r * nr + jj] : tmp[r * nr + jj];
@@ -374,51 +424,70 @@ static void run_rect_amx(const plan *pl, int64_t m0, int64_t m1, int64_t n0, int
 }
 
 /*
- * f32 with K-contiguous b (linear weights) and at most STREAM_M rows (measured: at 512 rows the
- * BLIS order wins): all rows of a are packed per K
- * block, then b one 32-column micro-panel at a time, each packed from L2 because the tiles of the one
- * before prefetched it while they computed (packing the weights otherwise waits on memory: each column
- * is a short stream of kc elements the hardware prefetchers do not follow).
+ * f32 linear layers (weights [N, K], K contiguous) as C^T = W a^T on the isa's f32_wt tile: per
+ * K block, up to WT_MB rows of a are packed once as a^T panels (L2-resident), then the weights go
+ * by mr rows, each row copied as it lies (a stream of kc floats) while the tiles of the rows before
+ * prefetch it into L2; the copy stays in L1 for all panels of a. The weights are read once per
+ * WT_MB rows and never transposed; the partial sums of C^T wait in ct until the last K block.
  */
-#define STREAM_M 256
+#define WT_MB 512
 
-static void run_rect_stream(const plan *pl, int64_t m0, int64_t m1, int64_t n0, int64_t n1, void *abuf, void *bbuf) {
+/* rows n0..n0+h of the weights, K p0..p0+kc, into wp at the row stride GK_WT_LD */
+static void copy_w_rows(const sipu_gemm_job *j, int64_t n0, int h, int64_t p0, int64_t kc, float *wp) {
+    const int64_t isz = sipu_itemsize(j->tb);
+    for (int r = 0; r < h; r++) {
+        const char *src = j->b + ((n0 + r) * j->sb1 + p0) * isz;
+        if (j->tb == SIPU_F32) memcpy(wp + r * GK_WT_LD, src, (size_t) kc * sizeof(float));
+        else sipu_vt()->row_to_f32(j->tb, kc, src, wp + r * GK_WT_LD);
+    }
+}
+
+/*
+ * The prefetch stream of weight rows n..n+h-1, K p0..p0+kc, for tiles of `steps` K steps: the
+ * sparsest power-of-two spacing (up to 1 line in 8 steps) that still covers its lines.
+ */
+static gk_pf weight_rows_pf(const sipu_gemm_job *j, int64_t n, int h, int64_t p0, int64_t kc, int64_t steps) {
+    const int64_t isz = sipu_itemsize(j->tb), lines = h * ((kc * isz + 63) / 64);
+    gk_pf pf = {j->b + (n * j->sb1 + p0) * isz, j->sb1 * isz, kc * isz, 0, h, 0};
+    while (pf.every < 7 && steps / (pf.every * 2 + 2) >= lines) pf.every = pf.every * 2 + 1;
+    return pf;
+}
+
+/* false: no memory for ct */
+static bool run_rect_wt(const plan *pl, int64_t m0, int64_t m1, int64_t n0, int64_t n1, float *abuf, float *wp) {
     const sipu_gemm_job *j = pl->job;
-    const int mr = pl->mr, nr = pl->nr;
-    const int64_t mc = m1 - m0, bsz = sipu_itemsize(j->tb), ldb = j->sb1 * bsz;
-    float tmp[GK_MAX_MR * GK_MAX_NR];
-    int cur = 0; /* which half of bbuf holds the micro-panel to multiply */
-    for (int64_t pc = 0; pc < j->k; pc += pl->kc) {
-        int64_t kc = j->k - pc < pl->kc ? j->k - pc : pl->kc;
-        pack_a_f32(j, pl->isa, mr, m0, mc, pc, kc, abuf);
-        if (pc == 0) pack_b_f32(j, pl->isa, nr, pc, kc, n0, n1 - n0 < nr ? n1 - n0 : nr, bbuf);
-        for (int64_t jr = n0; jr < n1; jr += nr) {
-            int w = (int) (n1 - jr < nr ? n1 - jr : nr);
-            float *bp = (float *) bbuf + cur * kc * nr;
-            /* the next micro-panel: the next columns of this K block, or the first of the next block */
-            int64_t nj = jr + nr < n1 ? jr + nr : n0, np = jr + nr < n1 ? pc : pc + kc;
-            int64_t nkc = j->k - np < pl->kc ? j->k - np : pl->kc;
-            int nw = (int) (n1 - nj < nr ? n1 - nj : nr);
-            gk_pf pf = {j->b + (nj * j->sb1 + np) * bsz, ldb, nkc * bsz, 0, np < j->k ? nw : 0};
-            for (int64_t ir = 0; ir < mc; ir += mr) {
-                int h = (int) (mc - ir < mr ? mc - ir : mr);
-                float *c = j->c + (m0 + ir) * j->ldc + jr;
-                const float *ap = (const float *) abuf + (ir / mr) * kc * mr;
-                if (w == nr) {
-                    pl->isa->f32_pf(h, kc, ap, bp, c, j->ldc, pc > 0, &pf);
-                } else {
-                    pl->isa->f32_pf(h, kc, ap, bp, tmp, nr, 0, &pf);
-                    for (int r = 0; r < h; r++)
-                        for (int jj = 0; jj < w; jj++) c[r * j->ldc + jj] = pc > 0 ? c[r * j->ldc + jj] + tmp[r * nr + jj] : tmp[r * nr + jj];
-                }
-            }
-            /* pack the next micro-panel into the other half of bbuf (its lines are in L2 by now) */
-            if (np < j->k) {
-                cur ^= 1;
-                pack_b_f32(j, pl->isa, nr, np, nkc, nj, nw, (float *) bbuf + cur * nkc * nr);
+    const int mr = pl->mr;
+    const int64_t ldct = ((m1 - m0 < WT_MB ? m1 - m0 : WT_MB) + GK_WT_NR - 1) / GK_WT_NR * GK_WT_NR;
+    float *ct = NULL;
+    if (j->k > SUM_F32 && !(ct = aligned_alloc(64, (size_t) ((n1 - n0) * ldct) * sizeof(float)))) return false;
+    for (int64_t mb = m0; mb < m1; mb += WT_MB) {
+        const int64_t rows = m1 - mb < WT_MB ? m1 - mb : WT_MB, panels = (rows + GK_WT_NR - 1) / GK_WT_NR;
+        for (int64_t pc = 0; pc < j->k; pc += pl->kc) {
+            const int64_t kc = j->k - pc < pl->kc ? j->k - pc : pl->kc;
+            const bool last = pc + kc >= j->k;
+            pack_a_f32(j, pl->isa, GK_WT_NR, mb, rows, pc, kc, abuf);
+            copy_w_rows(j, n0, (int) (n1 - n0 < mr ? n1 - n0 : mr), pc, kc, wp);
+            for (int64_t jr = n0; jr < n1; jr += mr) {
+                int h = (int) (n1 - jr < mr ? n1 - jr : mr);
+                /* the next weight rows: the next mr of this K block, or the first of the next block */
+                int64_t nj = jr + mr < n1 ? jr + mr : n0, np = jr + mr < n1 ? pc : pc + kc;
+                int64_t nkc = j->k - np < pl->kc ? j->k - np : pl->kc;
+                int nh = (int) (n1 - nj < mr ? n1 - nj : mr);
+                gk_pf pf = np < j->k ? weight_rows_pf(j, nj, nh, np, nkc, panels * kc) : (gk_pf) {0};
+                for (int64_t ip = 0; ip < rows; ip += GK_WT_NR)
+                    for (int64_t q = 0; q < kc; q += SUM_F32) { /* by sum blocks, see SUM_F32 */
+                        const int64_t kq = kc - q < SUM_F32 ? kc - q : SUM_F32;
+                        pl->isa->f32_wt(h, kq, wp + q, abuf + (ip / GK_WT_NR) * kc * GK_WT_NR + q * GK_WT_NR,
+                                        ct ? ct + (jr - n0) * ldct + ip : NULL, ldct, pc > 0 || q > 0,
+                                        last && q + kq >= kc ? j->c + (mb + ip) * j->ldc + jr : NULL, j->ldc,
+                                        (int) (rows - ip < GK_WT_NR ? rows - ip : GK_WT_NR), &pf);
+                    }
+                if (np < j->k) copy_w_rows(j, nj, nh, np, nkc, wp);
             }
         }
     }
+    free(ct);
+    return true;
 }
 
 /* ---- small M: stream K-contiguous weights once ---- */
@@ -460,11 +529,12 @@ static sipu_status run_gemv(const sipu_gemm_job *j, const gk_isa *isa, const gk_
          */
         const int64_t kslice = M > 4 ? (bf ? 1024 : 512) : K;
         float part[8 * GEMV_COLS];
-        for (int64_t m0 = 0; m0 < M; m0 += 8) {
-            int mc = (int) (M - m0 < 8 ? M - m0 : 8);
-            float *c = j->c + m0 * j->ldc + n0;
-            for (int64_t k0 = 0; k0 < K; k0 += kslice) {
-                int64_t kl = K - k0 < kslice ? K - k0 : kslice;
+        /* K slices outside the 8-row groups: a group re-reads the slice of weights from L2, not memory */
+        for (int64_t k0 = 0; k0 < K; k0 += kslice) {
+            int64_t kl = K - k0 < kslice ? K - k0 : kslice;
+            for (int64_t m0 = 0; m0 < M; m0 += 8) {
+                int mc = (int) (M - m0 < 8 ? M - m0 : 8);
+                float *c = j->c + m0 * j->ldc + n0;
                 const char *b = j->b + (n0 * j->sb1 + k0) * ib;
                 float *dst = k0 == 0 ? c : part;
                 int64_t ldd = k0 == 0 ? j->ldc : GEMV_COLS;
@@ -554,22 +624,28 @@ sipu_status sipu_gemm_run(const sipu_gemm_job *j, const char *fn) {
         if (!scaled && (j->tb == SIPU_F32 || j->tb == SIPU_BF16)) return run_gemv(j, isa, &tables, false, threads, fn);
     }
 
-    const bool amx = bf && sipu_amx();
+    const bool amx = bf && sipu_amx(), f32 = !bf && !scaled;
     plan pl = {j, isa, &tables, bf, amx, amx ? GK_AMX_MR : bf ? 14 : isa->mr, amx ? GK_AMX_NR : bf ? 32 : isa->nr,
                amx ? KC_AMX : scaled ? GK_SCALE_BLOCK : bf ? KC_BF16 : KC_F32, 0};
-    pl.mc = amx ? JIT_AMX : (MC_TARGET + pl.mr - 1) / pl.mr * pl.mr; /* AMX: the A buffer holds JIT_AMX x KC_AMX, or fewer rows deeper */
+    /* AMX: the A buffer holds JIT_AMX x KC_AMX, or fewer rows deeper */
+    pl.mc = amx ? JIT_AMX : ((f32 ? MC_F32 : MC_TARGET) + pl.mr - 1) / pl.mr * pl.mr;
+    /* fp32: K blocks of equal depth in whole sum blocks (1024 = 576 + 448 rather than 576 + 576) */
+    if (f32) {
+        const int64_t sums = (j->k + SUM_F32 - 1) / SUM_F32, blocks = (j->k + KC_F32 - 1) / KC_F32;
+        pl.kc = (sums + blocks - 1) / blocks * SUM_F32;
+    }
+    /* f32 linear layout: C^T = W a^T, a's rows packed in WT_MB blocks, the weights by mr rows */
+    const bool wt = f32 && pl.isa->f32_wt && j->sb0 == 1 && j->sb1 != 1;
     /* split the longer side in units of tiles (N in 128s when scaled, so a tile never straddles a scale block) */
-    int64_t nunit = scaled ? GK_SCALE_BLOCK : pl.nr;
-    int64_t ntiles = (j->n + nunit - 1) / nunit, mtiles = (j->m + pl.mr - 1) / pl.mr;
+    int64_t nunit = scaled ? GK_SCALE_BLOCK : wt ? pl.mr : pl.nr, munit = wt ? GK_WT_NR : pl.mr;
+    int64_t ntiles = (j->n + nunit - 1) / nunit, mtiles = (j->m + munit - 1) / munit;
     bool split_n = ntiles >= threads * 2 || ntiles >= mtiles;
     int64_t tiles = split_n ? ntiles : mtiles;
     if (threads > tiles) threads = (int) tiles;
     /* words per panel row: kc (f32), or pairs of K, padded to 16 pairs for AMX; one word more than needed either way */
     int64_t kw = pl.amx ? (pl.kc / 2 + 15) / 16 * 16 : pl.kc;
-    /* f32 linear layout, few enough rows for all of a's K block in L2: b streamed by micro-panels */
-    const bool stream = !bf && !scaled && pl.isa->f32_pf && j->sb0 == 1 && j->sb1 != 1 && j->m <= STREAM_M;
-    int64_t arows = stream ? (j->m + pl.mr - 1) / pl.mr * pl.mr : pl.mc;
-    size_t abytes = (size_t) (arows * kw) * sizeof(float) + 64, bbytes = (size_t) (NC * kw) * sizeof(float) + 64;
+    int64_t arows = wt ? ((j->m < WT_MB ? j->m : WT_MB) + GK_WT_NR - 1) / GK_WT_NR * GK_WT_NR : pl.mc;
+    size_t abytes = (size_t) (arows * kw) * sizeof(float) + 64, bbytes = (size_t) (wt ? pl.mr * GK_WT_LD : NC * kw) * sizeof(float) + 64;
     abytes = (abytes + 63) / 64 * 64;
     bbytes = (bbytes + 63) / 64 * 64;
     bool oom = false;
@@ -586,16 +662,11 @@ sipu_status sipu_gemm_run(const sipu_gemm_job *j, const char *fn) {
             oom = true;
         } else if (t0 < t1) {
             if (pl.amx) sipu_gk_amx_begin();
-            if (stream && split_n) {
-                int64_t e = t1 * nunit < j->n ? t1 * nunit : j->n;
-                run_rect_stream(&pl, 0, j->m, t0 * nunit, e, abuf, bbuf);
-            } else if (split_n) {
-                int64_t e = t1 * nunit < j->n ? t1 * nunit : j->n;
-                (pl.amx ? run_rect_amx : run_rect)(&pl, 0, j->m, t0 * nunit, e, abuf, bbuf);
-            } else {
-                int64_t e = t1 * pl.mr < j->m ? t1 * pl.mr : j->m;
-                (pl.amx ? run_rect_amx : run_rect)(&pl, t0 * pl.mr, e, 0, j->n, abuf, bbuf);
-            }
+            int64_t m0 = split_n ? 0 : t0 * munit, m1 = split_n || t1 * munit > j->m ? j->m : t1 * munit;
+            int64_t n0 = split_n ? t0 * nunit : 0, n1 = !split_n || t1 * nunit > j->n ? j->n : t1 * nunit;
+            if (wt) oom = !run_rect_wt(&pl, m0, m1, n0, n1, abuf, bbuf);
+            else if (pl.amx) run_rect_amx(&pl, m0, m1, n0, n1, abuf, bbuf);
+            else run_rect(&pl, m0, m1, n0, n1, abuf, bbuf);
             if (pl.amx) sipu_gk_amx_end();
         }
         free(abuf);

@@ -22,15 +22,31 @@
  * pairs of K, ap[q * MR + r] and bp[q * NR + j] each two bf16 (low = even k), over kq pairs.
  */
 /*
- * A prefetch stream the AVX-512 f32 tile walks while it computes, one line every other K step (to
- * L2): cols columns (bytes each, column stride ld) of b that the driver packs next.
+ * A prefetch stream the AVX-512 f32 tile walks while it computes, one line (to L2) every K step p
+ * with (p & every) == 0: cols columns (bytes each, column stride ld) of b that the driver copies
+ * next. every is set from the steps there are for the lines: a denser stream than needed fills the
+ * line fill buffers with memory misses and stalls the tile (measured: -8 % at one line per 2 steps).
  */
 typedef struct {
     const char *p;
     int64_t ld, bytes, off;
-    int cols;
+    int cols, every;
 } gk_pf;
 typedef void (*gk_tile_f32)(int64_t kc, const float *ap, const float *bp, float *c, int64_t ldc, int accumulate, const float *rs, float cs);
+/*
+ * Linear layers in fp32, C^T = W a^T: the weight rows take the broadcast side of the FMA tile, so
+ * they are copied as they lie (K contiguous, no transpose): wp holds h <= mr rows of kc <= GK_KC_F32
+ * floats at the fixed stride GK_WT_LD (a displacement, so no register per row); bp is a^T, [kc][32]
+ * (32 rows of a, zero beyond M). The partial sums before the last K steps go to ct[r * ldct + m]
+ * (32 m, += with accumulate; ct 64-byte aligned): rows of C^T, so no transposes per call and no
+ * c rows 8 KiB apart. With c (the last K steps) the tile stores c[m * ldc + r] = (accumulate ? ct :
+ * 0) + its product for m < mrows, r < h instead. Walks the prefetch stream pf (the next weight rows).
+ */
+#define GK_KC_F32 576
+#define GK_WT_LD (GK_KC_F32 + 16) /* + one line: rows a multiple of 4 KiB apart would share L1 sets */
+#define GK_WT_NR 32
+typedef void (*gk_tile_wt)(int h, int64_t kc, const float *wp, const float *bp, float *ct, int64_t ldct, int accumulate, float *c,
+                           int64_t ldc, int mrows, gk_pf *pf);
 typedef void (*gk_tile_bf16)(int64_t kq, const uint32_t *ap, const uint32_t *bp, float *c, int64_t ldc, int accumulate, const float *rs, float cs);
 /*
  * Small-M product with K-contiguous weights: c[m * ldc + j] = sum_k a[m * lda + k] * w(j, k) for
@@ -65,8 +81,8 @@ typedef struct {
     void (*interleave_bf16)(const uint16_t *r0, const uint16_t *r1, int w, uint32_t *dst, int nr);
     /* the f32 tile for the first h < mr rows only (full width); NULL: a full tile into a buffer */
     void (*f32_rows)(int h, int64_t kc, const float *ap, const float *bp, float *c, int64_t ldc, int accumulate, const float *rs, float cs);
-    /* the f32 tile of h <= mr rows walking a prefetch stream (unscaled); NULL: no streaming path */
-    void (*f32_pf)(int h, int64_t kc, const float *ap, const float *bp, float *c, int64_t ldc, int accumulate, gk_pf *pf);
+    /* the transposed f32 tile of linear layers (gk_tile_wt); NULL: the packed path */
+    gk_tile_wt f32_wt;
 } gk_isa;
 
 extern const gk_isa sipu_gk_avx2, sipu_gk_avx512, sipu_gk_avx512_bf16;
@@ -89,6 +105,8 @@ void sipu_gk_amx_begin(void);
 void sipu_gk_amx_end(void);
 /* c[32 x 32] = (accumulate ? c : 0) + a b over kq pairs */
 void sipu_gk_amx_tile(int64_t kq, const uint32_t *ap, const uint32_t *bp, float *c, int64_t ldc, int accumulate);
+/* the same with a as 32 rows of kq words, row r at ap + r * kq (attention's bf16 rows of Q and P) */
+void sipu_gk_amx_tile_rows(int64_t kq, const uint32_t *ap, const uint32_t *bp, float *c, int64_t ldc, int accumulate);
 /* the same tile for fp8 over kq / 64 scale blocks (rounded up): rs [block][32] row scales, cs [block] column-block scales */
 void sipu_gk_amx_tile_scaled(int64_t kq, const uint32_t *ap, const uint32_t *bp, float *c, int64_t ldc, int accumulate, const float *rs,
                              const float *cs);

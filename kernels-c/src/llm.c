@@ -24,11 +24,10 @@ static int64_t row_offset(const sipu_tensor *t, int64_t r) {
     return off;
 }
 
-/* out = round_t(x * rsqrt(mean(x^2) + eps)) * w for one fp32 row, stored in dtype t (via yf unless f32). */
-static void norm_row(const sipu_vtable *vt, int32_t t, int64_t H, const float *x, const float *wf, float eps, float *yf, char *out) {
-    float inv = 1.0f / sqrtf(vt->sum_squares_f32(H, x) / (float) H + eps);
-    vt->scale_mul_f32(t, H, x, inv, wf, t == SIPU_F32 ? (float *) out : yf);
-    if (t != SIPU_F32) vt->row_from_f32(t, H, yf, out);
+/* out = round_t(x * rsqrt(mean(x^2) + eps)) * w for one row x of dtype t (of fp32 when wide_in), stored in dtype t. */
+static void norm_row(const sipu_vtable *vt, int32_t t, int wide_in, int64_t H, const void *x, const float *wf, float eps, void *out) {
+    float inv = 1.0f / sqrtf(vt->sum_squares(t, wide_in, H, x) / (float) H + eps);
+    vt->scale_mul(t, wide_in, H, x, inv, wf, out);
 }
 
 SIPU_API sipu_status sipu_rms_norm(const sipu_tensor *out, const sipu_tensor *x, const sipu_tensor *w, double epsilon) {
@@ -49,24 +48,14 @@ SIPU_API sipu_status sipu_rms_norm(const sipu_tensor *out, const sipu_tensor *x,
     int item = sipu_itemsize(t);
     const float eps = (float) epsilon;
     const sipu_vtable *vt = sipu_vt();
-    bool par = rows * H > 65536;
-    /* per thread: the row and its result in fp32 (f32 rows are used in place), then the weight */
-    float *scratch = alloc_rows(par, 2 * H, H), *wf = scratch;
-    if (!scratch) return sipu_fail(SIPU_ERR_OUT_OF_MEMORY, "sipu_rms_norm: no memory for %lld-wide rows", (long long) H);
+    /* the weight in fp32; the rows are read and written in place */
+    float *wf = malloc((size_t) H * sizeof(float));
+    if (!wf) return sipu_fail(SIPU_ERR_OUT_OF_MEMORY, "sipu_rms_norm: no memory for %lld-wide rows", (long long) H);
     vt->row_to_f32(t, H, w->data, wf);
-    #pragma omp parallel num_threads(sipu_threads()) if (par)
-    {
-        float *xf = scratch + H + (size_t) omp_get_thread_num() * 2 * (size_t) H, *yf = xf + H;
-        #pragma omp for schedule(static)
-        for (int64_t r = 0; r < rows; r++) {
-            const char *xr = (const char *) x->data + row_offset(x, r) * item;
-            char *orow = (char *) out->data + row_offset(out, r) * item;
-            const float *xs = xf;
-            if (t == SIPU_F32) xs = (const float *) xr; else vt->row_to_f32(t, H, xr, xf);
-            norm_row(vt, t, H, xs, wf, eps, yf, orow);
-        }
-    }
-    free(scratch);
+    #pragma omp parallel for num_threads(sipu_threads()) schedule(static) if (rows * H > 65536)
+    for (int64_t r = 0; r < rows; r++)
+        norm_row(vt, t, 0, H, (const char *) x->data + row_offset(x, r) * item, wf, eps, (char *) out->data + row_offset(out, r) * item);
+    free(wf);
     return SIPU_OK;
 }
 
@@ -87,26 +76,9 @@ SIPU_API sipu_status sipu_silu_and_mul(const sipu_tensor *out, const sipu_tensor
     int32_t t = x->dtype;
     int item = sipu_itemsize(t);
     const sipu_vtable *vt = sipu_vt();
-    bool par = rows * d > 65536;
-    float *scratch = t == SIPU_F32 ? NULL : alloc_rows(par, 3 * d, 0);
-    if (t != SIPU_F32 && !scratch) return sipu_fail(SIPU_ERR_OUT_OF_MEMORY, "sipu_silu_and_mul: no memory for %lld-wide rows", (long long) d);
-    #pragma omp parallel num_threads(sipu_threads()) if (par)
-    {
-        float *xf = scratch ? scratch + (size_t) omp_get_thread_num() * 3 * (size_t) d : NULL, *yf = xf ? xf + 2 * d : NULL;
-        #pragma omp for schedule(static)
-        for (int64_t r = 0; r < rows; r++) {
-            const char *xr = (const char *) x->data + row_offset(x, r) * item;
-            char *orow = (char *) out->data + row_offset(out, r) * item;
-            if (t == SIPU_F32) {
-                vt->silu_mul_f32(t, d, (const float *) xr, (const float *) xr + d, (float *) orow);
-            } else {
-                vt->row_to_f32(t, 2 * d, xr, xf);
-                vt->silu_mul_f32(t, d, xf, xf + d, yf);
-                vt->row_from_f32(t, d, yf, orow);
-            }
-        }
-    }
-    free(scratch);
+    #pragma omp parallel for num_threads(sipu_threads()) schedule(static) if (rows * d > 65536)
+    for (int64_t r = 0; r < rows; r++)
+        vt->silu_mul(t, d, (const char *) x->data + row_offset(x, r) * item, (char *) out->data + row_offset(out, r) * item);
     return SIPU_OK;
 }
 
@@ -128,13 +100,13 @@ SIPU_API sipu_status sipu_fused_add_rms_norm(const sipu_tensor *x, const sipu_te
     const float eps = (float) epsilon;
     const sipu_vtable *vt = sipu_vt();
     bool par = rows * H > 65536;
-    /* per thread: input and residual rows in fp32, their sum, the result; then the weight */
-    float *scratch = alloc_rows(par, 4 * H, H), *wf = scratch;
+    /* per thread: input and residual rows in fp32 and their sum; then the weight */
+    float *scratch = alloc_rows(par, 3 * H, H), *wf = scratch;
     if (!scratch) return sipu_fail(SIPU_ERR_OUT_OF_MEMORY, "sipu_fused_add_rms_norm: no memory for %lld-wide rows", (long long) H);
     vt->row_to_f32(t, H, w->data, wf);
     #pragma omp parallel num_threads(sipu_threads()) if (par)
     {
-        float *xf = scratch + H + (size_t) omp_get_thread_num() * 4 * (size_t) H, *rf = xf + H, *z = rf + H, *yf = z + H;
+        float *xf = scratch + H + (size_t) omp_get_thread_num() * 3 * (size_t) H, *rf = xf + H, *z = rf + H;
         #pragma omp for schedule(static)
         for (int64_t r = 0; r < rows; r++) {
             char *xr = (char *) x->data + row_offset(x, r) * item, *rr = (char *) res->data + row_offset(res, r) * item;
@@ -149,7 +121,7 @@ SIPU_API sipu_status sipu_fused_add_rms_norm(const sipu_tensor *x, const sipu_te
             /* The residual stores the rounded sum; the norm uses the fp32 sum (the reference's rounding). */
             vt->add_f32(H, xs, rs, z);
             vt->row_from_f32(t, H, z, rr);
-            norm_row(vt, t, H, z, wf, eps, yf, xr);
+            norm_row(vt, t, 1, H, z, wf, eps, xr);
         }
     }
     free(scratch);

@@ -2,6 +2,9 @@
 #include "internal.h"
 
 #include <stdlib.h>
+#ifdef __linux__
+#include <sys/mman.h>
+#endif
 
 #define SIPU_ALIGN 64
 /* Refuse sizes no allocator could serve instead of letting them wrap. */
@@ -20,6 +23,18 @@ SIPU_API void *sipu_malloc(int64_t bytes) {
 }
 
 SIPU_API void sipu_free(void *ptr) { free(ptr); }
+
+#define HUGE_PAGE ((size_t) 2 << 20)
+
+void *sipu_alloc_scratch(size_t bytes) {
+    if (bytes < HUGE_PAGE / 2) return aligned_alloc(SIPU_ALIGN, (bytes + SIPU_ALIGN - 1) / SIPU_ALIGN * SIPU_ALIGN);
+    const size_t size = (bytes + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE;
+    void *p = aligned_alloc(HUGE_PAGE, size);
+#ifdef MADV_HUGEPAGE
+    if (p) madvise(p, size, MADV_HUGEPAGE); /* advice only: without it the pages are 4 KiB, as malloc's */
+#endif
+    return p;
+}
 
 static sipu_status copy(const char *fn, void *dst, const void *src, int64_t bytes) {
     if (bytes < 0) return sipu_fail(SIPU_ERR_INVALID_ARGUMENT, "%s: negative size %lld", fn, (long long) bytes);

@@ -80,13 +80,30 @@ SIPU_API sipu_status sipu_topk_softmax(const sipu_tensor *w, const sipu_tensor *
     return SIPU_OK;
 }
 
-/* Index of the best value among cand[0..n) not yet taken, ties to the lower index; -1 if none is
+/* Index of the best value among v[0..n) not yet taken, ties to the lower index; -1 if none is
  * finite (non-finite values never qualify: SEMANTICS.md §9.3). */
 static int64_t argmax_free(const float *v, const bool *taken, int64_t n) {
     int64_t best = -1;
     for (int64_t i = 0; i < n; i++)
         if (!taken[i] && isfinite(v[i]) && (best < 0 || v[i] > v[best])) best = i;
     return best;
+}
+
+/*
+ * Offers expert e of value v to the best-first list ids/vals of m <= k entries and returns its new
+ * length. Experts come in ascending order, so a value equal to one already listed goes after it:
+ * the list is what repeated arg-max picks with ties to the lower index would give.
+ */
+static int64_t offer_best(int64_t *ids, float *vals, int64_t m, int64_t k, int64_t e, float v) {
+    if (m == k && !(v > vals[k - 1])) return m;
+    int64_t p = m < k ? m++ : k - 1;
+    for (; p > 0 && v > vals[p - 1]; p--) {
+        ids[p] = ids[p - 1];
+        vals[p] = vals[p - 1];
+    }
+    ids[p] = e;
+    vals[p] = v;
+    return m;
 }
 
 SIPU_API sipu_status sipu_grouped_topk(const sipu_tensor *w, const sipu_tensor *ids, const sipu_tensor *scores, const sipu_tensor *bias,
@@ -109,10 +126,11 @@ SIPU_API sipu_status sipu_grouped_topk(const sipu_tensor *w, const sipu_tensor *
         return sipu_fail(SIPU_ERR_INVALID_ARGUMENT, "%s: bias must be a float [%lld]", fn, (long long) E);
     if (scoring_func != 0 && scoring_func != 1) return sipu_fail(SIPU_ERR_INVALID_ARGUMENT, "%s: scoring_func must be 0 (none) or 1 (sigmoid)", fn);
     int si = sipu_itemsize(scores->dtype), bi = sipu_itemsize(bias->dtype), ii = sipu_itemsize(ids->dtype);
-    /* per thread: sigmoid scores, choice values, group scores, the picked experts, taken flags */
+    /* per thread: sigmoid scores, choice values, group scores, the picked experts' values, the picked
+     * experts and groups, taken flags of the groups */
     const int threads = sipu_threads();
-    const int64_t per_f = 2 * E + n_group + K, per_b = E + n_group;
-    float *buf = malloc((size_t) threads * (size_t) per_f * sizeof(float));
+    const int64_t per_f = 2 * E + 2 * n_group + K, per_b = n_group;
+    float *buf = malloc(((size_t) threads * (size_t) per_f + (size_t) E) * sizeof(float));
     int64_t *picked_all = malloc((size_t) threads * (size_t) (K + n_group) * sizeof(int64_t));
     bool *taken_all = malloc((size_t) threads * (size_t) per_b);
     if (!buf || !taken_all || !picked_all) {
@@ -121,18 +139,22 @@ SIPU_API sipu_status sipu_grouped_topk(const sipu_tensor *w, const sipu_tensor *
         free(picked_all);
         return sipu_fail(SIPU_ERR_OUT_OF_MEMORY, "%s: no memory", fn);
     }
+    float *bias_f = buf + threads * per_f; /* the bias in fp32, shared */
+    for (int64_t e = 0; e < E; e++) bias_f[e] = load_f32((const char *) bias->data + e * bias->strides[0] * bi, bias->dtype);
     #pragma omp parallel num_threads(threads) if (T > 1 && T * E >= 4096)
     {
         int me = omp_get_thread_num();
-        float *s = buf + me * per_f, *choice = s + E, *gscore = choice + E;
+        float *s = buf + me * per_f, *choice = s + E, *gscore = choice + E, *gsecond = gscore + n_group, *pval = gsecond + n_group;
         int64_t *picked = picked_all + me * (K + n_group), *groups = picked + K;
-        bool *taken = taken_all + me * per_b, *gtaken = taken + E;
+        bool *gtaken = taken_all + me * per_b;
         #pragma omp for schedule(static)
         for (int64_t t = 0; t < T; t++) {
+            const float *x = s;
+            if (scores->dtype == SIPU_F32) x = (const float *) scores->data + t * E;
+            else for (int64_t e = 0; e < E; e++) s[e] = load_f32((const char *) scores->data + (t * E + e) * si, scores->dtype);
             for (int64_t e = 0; e < E; e++) {
-                float x = load_f32((const char *) scores->data + (t * E + e) * si, scores->dtype);
-                s[e] = scoring_func == 1 ? 1.0f / (1.0f + expf(-x)) : x;
-                choice[e] = s[e] + load_f32((const char *) bias->data + e * bias->strides[0] * bi, bias->dtype);
+                s[e] = scoring_func == 1 ? 1.0f / (1.0f + expf(-x[e])) : x[e];
+                choice[e] = s[e] + bias_f[e];
             }
             /* A group's score: the sum of its two best choice values (a repeated maximum counts twice). */
             for (int64_t gr = 0; gr < n_group; gr++) {
@@ -143,6 +165,7 @@ SIPU_API sipu_status sipu_grouped_topk(const sipu_tensor *w, const sipu_tensor *
                     else if (v > b2) b2 = v;
                 }
                 gscore[gr] = gsize == 1 ? b1 : b1 + b2;
+                gsecond[gr] = isfinite(b1) && isfinite(b2) ? b2 : -INFINITY;
             }
             int64_t finite = 0;
             for (int64_t gr = 0; gr < n_group; gr++) finite += isfinite(gscore[gr]);
@@ -154,7 +177,7 @@ SIPU_API sipu_status sipu_grouped_topk(const sipu_tensor *w, const sipu_tensor *
                 }
                 continue;
             }
-            memset(taken, 0, (size_t) (E + n_group));
+            memset(gtaken, 0, (size_t) per_b);
             int64_t ng = 0;
             for (int64_t j = 0; j < topk_group; j++) {
                 int64_t gbest = argmax_free(gscore, gtaken, n_group);
@@ -170,18 +193,23 @@ SIPU_API sipu_status sipu_grouped_topk(const sipu_tensor *w, const sipu_tensor *
                     groups[b] = groups[b - 1];
                     groups[b - 1] = tmp;
                 }
+            /* The chosen groups' two best are 2 ng finite candidates when their second bests are
+             * finite, so for 2 ng >= k the k-th best is at least the least of those: smaller values
+             * cannot enter and are not offered (equal ones are, for the ties). */
+            float floor_k = -INFINITY;
+            if (2 * ng >= K) {
+                floor_k = INFINITY;
+                for (int64_t j = 0; j < ng; j++) floor_k = gsecond[groups[j]] < floor_k ? gsecond[groups[j]] : floor_k;
+            }
+            int64_t m = 0;
+            for (int64_t j = 0; j < ng; j++)
+                for (int64_t e = groups[j] * gsize; e < (groups[j] + 1) * gsize; e++)
+                    if (isfinite(choice[e]) && choice[e] >= floor_k) m = offer_best(picked, pval, m, K, e, choice[e]);
+            for (int64_t k = m; k < K; k++) picked[k] = k; /* no finite candidate left: expert k, as the CUDA kernel does */
             float sum = 0;
             for (int64_t k = 0; k < K; k++) {
-                int64_t e = -1;
-                for (int64_t j = 0; j < ng; j++) {
-                    int64_t lo = groups[j] * gsize, c = argmax_free(choice + lo, taken + lo, gsize);
-                    if (c >= 0 && (e < 0 || choice[lo + c] > choice[e])) e = lo + c;
-                }
-                if (e < 0) e = k;              /* no finite candidate left: fall back to expert k, as the CUDA kernel does */
-                taken[e] = true;
-                picked[k] = e;
-                store_i64((char *) ids->data + (t * K + k) * ii, ids->dtype, e);
-                sum += s[e];
+                store_i64((char *) ids->data + (t * K + k) * ii, ids->dtype, picked[k]);
+                sum += s[picked[k]];
             }
             for (int64_t k = 0; k < K; k++) {
                 float wv = renormalize ? s[picked[k]] / (sum + 1e-20f) : s[picked[k]];

@@ -154,61 +154,37 @@ static void load_row_f32(const char *row, int32_t dtype, int64_t es, int item, i
 }
 
 /*
- * Softmax of fp32-computed rows: each row is read once into fp32 scratch, its maximum (NaN if it
- * holds one) taken, exp(x - max) computed once by the vectorized exp of the running ISA and summed,
- * then divided by the sum (log_softmax: x - max - log(sum)).
+ * Softmax of fp32-computed rows by the running ISA's row kernel (vt->softmax_f32): contiguous f32
+ * rows are read in place with the output row as the exp scratch; other dtypes and strides are
+ * widened into per-thread scratch first and stored from it.
  */
 static sipu_status softmax_narrow(const sipu_tensor *out, const rows *x, int64_t R, int64_t N, int32_t log_softmax, int32_t narrow,
                                   int oi) {
     const int threads = sipu_threads();
     const int64_t per = (N + 16) / 16 * 16;
-    float *scratch = malloc((size_t) threads * (size_t) (2 * per) * sizeof(float));
-    if (!scratch) return sipu_fail(SIPU_ERR_OUT_OF_MEMORY, "sipu_softmax_rows: no memory for rows of %lld", (long long) N);
+    const bool direct = x->dtype == SIPU_F32 && x->es == 1 && out->dtype == SIPU_F32 && out->strides[1] == 1;
+    float *scratch = direct ? NULL : malloc((size_t) threads * (size_t) (2 * per) * sizeof(float));
+    if (!direct && !scratch) return sipu_fail(SIPU_ERR_OUT_OF_MEMORY, "sipu_softmax_rows: no memory for rows of %lld", (long long) N);
     const sipu_vtable *vt = sipu_vt();
     #pragma omp parallel num_threads(threads) if (R * N > 65536 && R > 1)
     {
         #ifdef _OPENMP
-        float *v = scratch + (size_t) omp_get_thread_num() * (size_t) (2 * per);
+        float *v = direct ? NULL : scratch + (size_t) omp_get_thread_num() * (size_t) (2 * per);
         #else
         float *v = scratch;
         #endif
-        float *ex = v + per;
+        float *e = direct ? NULL : v + per;
         #pragma omp for schedule(static)
         for (int64_t i = 0; i < R; i++) {
             const char *row = x->base + i * x->rs * x->item;
             char *o = (char *) out->data + i * out->strides[0] * oi;
-            /* contiguous f32 in and out: read the input in place and use the output row as the scratch */
-            const bool direct = x->dtype == SIPU_F32 && x->es == 1 && out->dtype == SIPU_F32 && out->strides[1] == 1;
-            const float *xv = direct ? (const float *) row : v;
-            if (!direct) load_row_f32(row, x->dtype, x->es, x->item, N, v);
-            float mx = -INFINITY;
-            int nan = 0;
-            #pragma omp simd reduction(max:mx) reduction(|:nan)
-            for (int64_t j = 0; j < N; j++) {
-                mx = xv[j] > mx ? xv[j] : mx;
-                nan |= xv[j] != xv[j];
-            }
-            if (nan) mx = NAN;
-            float *e = direct ? (float *) o : log_softmax ? ex : v;
-            float zf = vt->exp_sum_f32(N, xv, mx, e);
-            float lz = logf(zf);
-            if (narrow) {
-                zf = round_to(narrow, zf);
-                lz = round_to(narrow, logf(zf));
-            }
             if (direct) {
-                float *of = (float *) o;
-                if (log_softmax) {
-                    #pragma omp simd
-                    for (int64_t j = 0; j < N; j++) of[j] = (xv[j] - mx) - lz;
-                } else {
-                    #pragma omp simd
-                    for (int64_t j = 0; j < N; j++) of[j] = of[j] / zf;
-                }
-            } else {
-                for (int64_t j = 0; j < N; j++)
-                    store_f32(o + j * out->strides[1] * oi, out->dtype, log_softmax ? (v[j] - mx) - lz : e[j] / zf);
+                vt->softmax_f32(N, (const float *) row, (float *) o, log_softmax, narrow);
+                continue;
             }
+            load_row_f32(row, x->dtype, x->es, x->item, N, v);
+            vt->softmax_f32(N, v, e, log_softmax, narrow);
+            for (int64_t j = 0; j < N; j++) store_f32(o + j * out->strides[1] * oi, out->dtype, e[j]);
         }
     }
     free(scratch);

@@ -119,27 +119,21 @@ static inline bool f32_before(float a, float b, bool desc) {
 }
 
 /*
- * topk of a contiguous fp32 row for k <= 64: the selection of order_rows on the floats themselves,
- * with a vectorizable test of 64 elements at a time against the current k-th best, so that the
- * blocks none of whose elements can enter (nearly all of a vocabulary-long row) cost one pass.
+ * topk of a contiguous fp32 row for k <= 64: the selection of order_rows on the floats themselves.
+ * Once k are held, the running ISA's block test skips the 64-element blocks none of whose elements
+ * can enter against the current k-th best (nearly all of a vocabulary-long row) in one pass.
  */
 static void topk_f32(const float *x, int64_t n, int64_t k, bool desc, int64_t *idx) {
+    const sipu_vtable *vt = sipu_vt();
     int64_t m = 0;
     for (int64_t j0 = 0; j0 < n; j0 += 64) {
-        int64_t j1 = j0 + 64 < n ? j0 + 64 : n;
         if (m == k) {
             float t = x[idx[k - 1]];
-            int any = 0;
-            if (desc) {
-                if (t != t) return; /* k NaNs taken: nothing can enter */
-                for (int64_t j = j0; j < j1; j++) any |= (x[j] > t) | (x[j] != x[j]);
-            } else if (t != t) {
-                for (int64_t j = j0; j < j1; j++) any |= x[j] == x[j]; /* any number goes before a NaN */
-            } else {
-                for (int64_t j = j0; j < j1; j++) any |= x[j] < t;
-            }
-            if (!any) continue;
+            if (desc && t != t) return; /* k NaNs taken: nothing can enter */
+            j0 += vt->skip_blocks_f32(n - j0, x + j0, t, desc);
+            if (j0 >= n) return;
         }
+        int64_t j1 = j0 + 64 < n ? j0 + 64 : n;
         for (int64_t j = j0; j < j1; j++) {
             if (m == k && !f32_before(x[j], x[idx[k - 1]], desc)) continue;
             int64_t p = m < k ? m++ : k - 1;

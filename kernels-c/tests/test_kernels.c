@@ -233,7 +233,8 @@ static void check_fp8_shape(int M, int K, int N, int32_t odt) {
 static void test_gemm_paths(void) {
     /* odd shapes: M, N, K off every tile (14x32, 6x16, 4x16), K off 128 and odd, small M (weight streaming) and large */
     static const int shapes[][3] = {{1, 37, 19}, {3, 301, 45}, {16, 129, 70}, {17, 515, 33}, {29, 77, 130}, {45, 1031, 97}, {2, 1, 5}, {200, 260, 300}, {9, 1300, 70},
-                                       {4, 2100, 600} /* weight streaming with enough work for every thread */};
+                                       {4, 2100, 600} /* weight streaming with enough work for every thread */,
+                                       {530, 600, 45} /* fp32 linear: two blocks of a's rows, two K blocks */};
     static const int32_t dts[] = {SIPU_F32, SIPU_BF16, SIPU_F16};
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
         for (int d = 0; d < 3; d++)

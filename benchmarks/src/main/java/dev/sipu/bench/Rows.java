@@ -95,7 +95,7 @@ final class Rows {
         add(new Row(BF16_DOT, "independent bf16 pair dots, all threads", "bf16", Kind.LIMIT, 0, 0, Peak.NONE,
                 (d, dev, o) -> probe(true), null, "sipu_probe_dot_bf16 (vdpbf16ps where present)", List.of("sipu")));
         add(new Row(AMX, "AMX tiles, 4 tdpbf16ps chains, all threads", "bf16", Kind.LIMIT, 0, 0, Peak.NONE,
-                (d, dev, o) -> amx(), null, "sipu_probe_amx_bf16: no SIPU kernel uses AMX, libtorch's oneDNN does", List.of("sipu")));
+                (d, dev, o) -> amx(), null, "sipu_probe_amx_bf16 (SIPU bf16 and fp8 GEMMs use AMX where present, as libtorch's oneDNN does)", List.of("sipu")));
 
         int k = 7168, n = 2048;
         for (int m : new int[] {1, 4, 16, 128, 512}) {
