@@ -257,7 +257,7 @@ static void tile_scores(const plan *p, const buffers *bu, int64_t rb, const floa
     if (p->amx) {
         const int64_t kq = p->dq / 2;
         for (int64_t kb = 0; kb * 32 < n; kb++)
-            sipu_gk_amx_tile(kq, (const uint32_t *) bu->qp + rb * 32 * kq, (const uint32_t *) kp + kb * kq * 32, s + kb * 32, TILE, 0, NULL, 1.0f);
+            sipu_gk_amx_tile_rows(kq, (const uint32_t *) bu->qp + rb * 32 * kq, (const uint32_t *) kp + kb * kq * 32, s + kb * 32, TILE, 0);
         return;
     }
     for (int64_t kb = 0; kb * p->nr < n; kb++)
@@ -285,8 +285,8 @@ static void tile_pv(const plan *p, const buffers *bu, int64_t rb, const float *v
     float *o = bu->o + rb * p->mr * p->dvp;
     if (p->amx) {
         for (int64_t c0 = 0; c0 < p->dvp; c0 += 32)
-            sipu_gk_amx_tile(TILE / 2, (const uint32_t *) bu->pp + rb * 32 * (TILE / 2), (const uint32_t *) vp + c0 * (TILE / 2), o + c0, p->dvp,
-                             1, NULL, 1.0f);
+            sipu_gk_amx_tile_rows(TILE / 2, (const uint32_t *) bu->pp + rb * 32 * (TILE / 2), (const uint32_t *) vp + c0 * (TILE / 2), o + c0,
+                                  p->dvp, 1);
         return;
     }
     for (int64_t c0 = 0; c0 < p->Dv; c0 += p->nr)

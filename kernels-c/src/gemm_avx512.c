@@ -282,34 +282,6 @@ static void gemv_bf16(int mc, int64_t n, int64_t k, const uint16_t *a, int64_t l
 
 /* ---- packing K-contiguous columns: 16 columns x 16 words per 16 x 16 transpose ---- */
 
-AI void transpose16(__m512i r[16]) {
-    __m512i t[16], u[16];
-#pragma GCC unroll 8
-    for (int i = 0; i < 16; i += 2) {
-        t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
-        t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
-    }
-    /* t[4g + 0..3]: per 128-bit lane, rows 4g..4g+3 of words {0,1}, {2,3} pairwise */
-#pragma GCC unroll 4
-    for (int g = 0; g < 16; g += 4) {
-        u[g + 0] = _mm512_unpacklo_epi64(t[g + 0], t[g + 2]); /* word 0 of each lane, rows 4g/4..+3 */
-        u[g + 1] = _mm512_unpackhi_epi64(t[g + 0], t[g + 2]); /* word 1 */
-        u[g + 2] = _mm512_unpacklo_epi64(t[g + 1], t[g + 3]); /* word 2 */
-        u[g + 3] = _mm512_unpackhi_epi64(t[g + 1], t[g + 3]); /* word 3 */
-    }
-    /* u[4g + w]: lane l holds word 4l + w of rows 4g..4g+3 */
-#pragma GCC unroll 4
-    for (int w = 0; w < 4; w++) {
-        __m512i a = _mm512_shuffle_i32x4(u[w], u[4 + w], 0x88), b = _mm512_shuffle_i32x4(u[w], u[4 + w], 0xDD);
-        __m512i c = _mm512_shuffle_i32x4(u[8 + w], u[12 + w], 0x88), d = _mm512_shuffle_i32x4(u[8 + w], u[12 + w], 0xDD);
-        /* a: lanes (l0 r0-3, l2 r0-3, l0 r4-7, l2 r4-7); b the same for l1, l3 */
-        r[w] = _mm512_shuffle_i32x4(a, c, 0x88);      /* lane 0: word w */
-        r[8 + w] = _mm512_shuffle_i32x4(a, c, 0xDD);  /* lane 2: word 8 + w */
-        r[4 + w] = _mm512_shuffle_i32x4(b, d, 0x88);  /* lane 1: word 4 + w */
-        r[12 + w] = _mm512_shuffle_i32x4(b, d, 0xDD); /* lane 3: word 12 + w */
-    }
-}
-
 /* 16 words of column src (kind) starting at word i0 of kc elements, zero beyond */
 AI __m512i load_words(int kind, const void *src, int64_t i0, int64_t kc) {
     if (kind == GK_PK_F32 || kind == GK_PK_BF16_F32) {
@@ -341,7 +313,7 @@ static void pack_kt(int kind, const void *src, int64_t ld, int64_t kc, int w, ui
 #pragma GCC unroll 16
             for (int j = 0; j < 16; j++)
                 r[j] = g + j < w ? load_words(kind, (const char *) src + (g + j) * ld * isz, i0, kc) : _mm512_setzero_si512();
-            transpose16(r);
+            sipu_transpose16(r);
             int h = rows - i0 < 16 ? (int) (rows - i0) : 16;
             for (int i = 0; i < h; i++) _mm512_mask_storeu_epi32(panel + (i0 + i) * nr + g, sm, r[i]);
         }
@@ -367,7 +339,7 @@ AI void store_wt16(const int R, const __m512 acc[MR], int mrows, float *c, int64
     __m512i t[16];
 #pragma GCC unroll 16
     for (int r = 0; r < 16; r++) t[r] = r < R ? _mm512_castps_si512(acc[r]) : _mm512_setzero_si512();
-    transpose16(t);
+    sipu_transpose16(t);
     const __mmask16 mk = (__mmask16) ((1u << R) - 1);
     for (int m = 0; m < mrows && m < 16; m++) _mm512_mask_storeu_ps(c + m * ldc, mk, _mm512_castsi512_ps(t[m]));
 }

@@ -32,8 +32,6 @@
 #define MC_F32 168
 /* bf16: B micro-panels of KC x 32 pairs (32 KiB) stay in L1 while A panels stream */
 #define KC_BF16 256
-/* AMX: K blocks of 1024 (measured ~15-30 % faster than 512 here: c is re-read once per K block, and the tiles are that fast) */
-#define KC_AMX 1024
 
 /* ---- plain C microkernel (scalar path; the compiler may still vectorize it) ---- */
 
@@ -219,7 +217,7 @@ static void pack_a_bf16(const sipu_gemm_job *j, const gk_tables *tb, int mr, int
     }
 }
 
-/* AMX a panels: 32 rows of kqp words (pairs of K along the row), zero beyond M and K. */
+/* AMX a panels: steps of 16 pairs of K, 32 rows each (gemm_kernels.h), zero beyond M and K. */
 static void pack_a_amx(const sipu_gemm_job *j, const gk_tables *tb, int64_t m0, int64_t mc, int64_t p0, int64_t kc, int64_t kqp, uint32_t *ap) {
     for (int64_t ip = 0; ip < mc; ip += GK_AMX_MR) {
         uint32_t *panel = ap + (ip / GK_AMX_MR) * kqp * GK_AMX_MR;
@@ -231,9 +229,9 @@ static void pack_a_amx(const sipu_gemm_job *j, const gk_tables *tb, int64_t m0, 
         }
         memset(panel, 0, (size_t) (kqp * GK_AMX_MR) * sizeof(uint32_t));
         for (int r = 0; r < h; r++) {
-            uint16_t *dst = (uint16_t *) (panel + r * kqp);
             int64_t row = (m0 + ip + r) * j->sa0;
-            for (int64_t p = 0; p < kc; p++) dst[p] = (uint16_t) get_bf16(tb, j->a, row + (p0 + p) * j->sa1, j->ta);
+            for (int64_t p = 0; p < kc; p++)
+                ((uint16_t *) (panel + (p / 32) * GK_AMX_STEP + r * 16))[p % 32] = (uint16_t) get_bf16(tb, j->a, row + (p0 + p) * j->sa1, j->ta);
         }
     }
 }
@@ -277,47 +275,30 @@ static void run_rect(const plan *pl, int64_t m0, int64_t m1, int64_t n0, int64_t
     const int mr = pl->mr, nr = pl->nr;
     const bool scaled = j->as != NULL;
     float tmp[GK_MAX_MR * GK_MAX_NR];
-    float rs[GK_AMX_FP8_BLOCKS * GK_MAX_MR], cs4[GK_AMX_FP8_BLOCKS];
+    float rs[GK_MAX_MR];
     for (int64_t jc = n0; jc < n1; jc += NC) {
         int64_t nc = n1 - jc < NC ? n1 - jc : NC;
         for (int64_t pc = 0; pc < j->k; pc += pl->kc) {
             int64_t kc = j->k - pc < pl->kc ? j->k - pc : pl->kc, kq = (kc + 1) / 2, kb = pc / GK_SCALE_BLOCK;
-            if (pl->amx) kq = (kq + 15) / 16 * 16; /* whole 16-pair steps of the tiles, zero-padded */
             if (pl->bf) pack_b_bf16(j, pl->isa, pl->tables, nr, pc, kc, kq, jc, nc, bbuf);
             else pack_b_f32(j, pl->isa, nr, pc, kc, jc, nc, bbuf);
             for (int64_t ic = m0; ic < m1; ic += pl->mc) {
                 int64_t mc = m1 - ic < pl->mc ? m1 - ic : pl->mc;
-                if (pl->amx) pack_a_amx(j, pl->tables, ic, mc, pc, kc, kq, abuf);
-                else if (pl->bf) pack_a_bf16(j, pl->tables, mr, ic, mc, pc, kc, abuf);
+                if (pl->bf) pack_a_bf16(j, pl->tables, mr, ic, mc, pc, kc, abuf);
                 else pack_a_f32(j, pl->isa, mr, ic, mc, pc, kc, abuf);
                 for (int64_t jr = 0; jr < nc; jr += nr) {
                     int w = (int) (nc - jr < nr ? nc - jr : nr);
                     float cs = scaled ? j->bs[((jc + jr) / GK_SCALE_BLOCK) * j->ldbs + kb] : 1.0f;
-                    const int64_t nsb = (kc + GK_SCALE_BLOCK - 1) / GK_SCALE_BLOCK; /* scale blocks in this K block (AMX fp8: up to 4) */
-                    if (scaled)
-                        for (int64_t sb = 0; sb < nsb; sb++) cs4[sb] = j->bs[((jc + jr) / GK_SCALE_BLOCK) * j->ldbs + kb + sb];
                     for (int64_t ir = 0; ir < mc; ir += mr) {
                         int h = (int) (mc - ir < mr ? mc - ir : mr);
                         if (scaled)
-                            for (int64_t sb = 0; sb < nsb; sb++)
-                                for (int r = 0; r < mr; r++) rs[sb * mr + r] = r < h ? j->as[(ic + ir + r) * j->ldas + kb + sb] : 0.0f;
+                            for (int r = 0; r < mr; r++) rs[r] = r < h ? j->as[(ic + ir + r) * j->ldas + kb] : 0.0f;
                         float *c = j->c + (ic + ir) * j->ldc + jc + jr;
                         int acc = pc > 0;
                         bool full = h == mr && w == nr;
                         float *dst = full ? c : tmp;
                         int64_t ldd = full ? j->ldc : nr;
-                        /* edge tiles: the running sum goes through tmp so the additions keep their order */
-                        if (!full && acc && scaled && pl->amx) {
-                            memset(tmp, 0, sizeof tmp);
-                            for (int r = 0; r < h; r++) memcpy(tmp + r * nr, c + r * j->ldc, (size_t) w * sizeof(float));
-                        }
-                        if (pl->amx && scaled)
-                            sipu_gk_amx_tile_scaled(kq, (const uint32_t *) abuf + (ir / mr) * kq * mr, (const uint32_t *) bbuf + (jr / nr) * kq * nr,
-                                                    dst, ldd, acc, rs, cs4);
-                        else if (pl->amx)
-                            sipu_gk_amx_tile(kq, (const uint32_t *) abuf + (ir / mr) * kq * mr, (const uint32_t *) bbuf + (jr / nr) * kq * nr,
-                                             dst, ldd, full && acc, scaled ? rs : NULL, cs);
-                        else if (pl->bf)
+                        if (pl->bf)
                             pl->isa->bf16(kq, (const uint32_t *) abuf + (ir / mr) * kq * mr, (const uint32_t *) bbuf + (jr / nr) * kq * nr,
                                           dst, ldd, full && acc, scaled ? rs : NULL, cs);
                         else {
@@ -326,12 +307,116 @@ static void run_rect(const plan *pl, int64_t m0, int64_t m1, int64_t n0, int64_t
                                            acc, scaled ? rs : NULL, cs);
                             continue;
                         }
-                        if (!full && scaled && pl->amx)
-                            for (int r = 0; r < h; r++) memcpy(c + r * j->ldc, tmp + r * nr, (size_t) w * sizeof(float));
-                        else if (!full)
+                        if (!full)
                             for (int r = 0; r < h; r++)
                                 for (int jj = 0; jj < w; jj++) c[r * j->ldc + jj] = acc ? c[r * j->ldc + jj] + tmp[r * nr + jj] : tmp[r * nr + jj];
                     }
+                }
+            }
+        }
+    }
+}
+
+/*
+ * AMX (bf16 and fp8_gemm operands). Up to JIT_AMX rows the A block holds all rows, ~1 MiB of panels:
+ * JIT_AMX x KC_AMX or, for fewer rows, a deeper K block (up to 4096), since c goes through L3 once per
+ * K block and the tiles are fast enough that this shows (measured at K = 7168, one thread: M = 128
+ * +7 % at 4096 over 2048, +11 % at 2048 over 1024; M = 512 best at 1024; 512 was 25-30 % slower).
+ * More rows go in A blocks of MC_AMX x KC_AMX (measured at M = 1024: +3-13 % over 512 rows).
+ */
+#define KC_AMX 1024
+#define KC_AMX_MAX 4096
+#define JIT_AMX 512
+#define MC_AMX 256
+#define NC_AMX 2048
+
+/* the K block for a rectangle of rows <= JIT_AMX rows */
+static int64_t amx_kc(int64_t rows) {
+    int64_t kc = (int64_t) JIT_AMX * KC_AMX / ((rows + GK_AMX_MR - 1) / GK_AMX_MR * GK_AMX_MR) / KC_AMX * KC_AMX;
+    return kc < KC_AMX ? KC_AMX : kc > KC_AMX_MAX ? KC_AMX_MAX : kc;
+}
+
+/* the 32 x 32 tile of c at (row, col), h x w of it inside c; edge tiles run through tmp with c's running sum, in the same order */
+static void amx_tile_at(const plan *pl, int64_t row, int64_t col, int h, int w, int64_t pc, int64_t kq, const uint32_t *ap, const uint32_t *bp,
+                        const float *rs) {
+    const sipu_gemm_job *j = pl->job;
+    float tmp[GK_AMX_MR * GK_AMX_NR];
+    float *c = j->c + row * j->ldc + col;
+    const bool full = h == GK_AMX_MR && w == GK_AMX_NR;
+    const int acc = pc > 0;
+    float *dst = full ? c : tmp;
+    const int64_t ldd = full ? j->ldc : GK_AMX_NR;
+    if (!full && acc) {
+        memset(tmp, 0, sizeof tmp);
+        for (int r = 0; r < h; r++) memcpy(tmp + r * GK_AMX_NR, c + r * j->ldc, (size_t) w * sizeof(float));
+    }
+    if (rs) {
+        float cs[GK_AMX_FP8_BLOCKS];
+        const int64_t kb = pc / GK_SCALE_BLOCK, nsb = (kq + 63) / 64;
+        for (int64_t sb = 0; sb < nsb; sb++) cs[sb] = j->bs[(col / GK_SCALE_BLOCK) * j->ldbs + kb + sb];
+        sipu_gk_amx_tile_scaled(kq, ap, bp, dst, ldd, acc, rs, cs);
+    } else {
+        sipu_gk_amx_tile(kq, ap, bp, dst, ldd, acc);
+    }
+    if (!full)
+        for (int r = 0; r < h; r++) memcpy(c + r * j->ldc, tmp + r * GK_AMX_NR, (size_t) w * sizeof(float));
+}
+
+/* fp8: the a scales of rows [ic, ic + mc) for the nsb blocks from kb on, as [panel][block][32] (zero beyond mc) */
+static void amx_row_scales(const sipu_gemm_job *j, int64_t ic, int64_t mc, int64_t kb, int64_t nsb, float *rs) {
+    for (int64_t ir = 0; ir < mc; ir += GK_AMX_MR)
+        for (int64_t sb = 0; sb < nsb; sb++)
+            for (int r = 0; r < GK_AMX_MR; r++)
+                *rs++ = ir + r < mc ? j->as[(ic + ir + r) * j->ldas + kb + sb] : 0.0f;
+}
+
+/* the 32-column micro-panel of B at column col, w wide, K block [pc, pc + kc) */
+static void pack_b_amx(const plan *pl, int64_t pc, int64_t kc, int64_t kq, int64_t col, int w, uint32_t *bp) {
+    const sipu_gemm_job *j = pl->job;
+    if (j->sb0 == 1 && j->sb1 != 1 && (j->tb == SIPU_BF16 || j->tb == SIPU_F8E4M3FN)) {
+        sipu_gk_amx_pack_b(j->tb == SIPU_BF16 ? GK_PK_BF16 : GK_PK_E4M3, j->b + (col * j->sb1 + pc) * sipu_itemsize(j->tb), j->sb1, kc, w, bp, kq);
+        return;
+    }
+    pack_b_bf16(j, pl->isa, pl->tables, GK_AMX_NR, pc, kc, kq, col, w, bp);
+}
+
+/* the tiles of one 32-column micro-panel bp of B at column col, w wide, down the packed rows [ic, ic + mc) */
+static void amx_column(const plan *pl, int64_t ic, int64_t mc, int64_t col, int w, int64_t pc, int64_t kq, const uint32_t *abuf, const uint32_t *bp,
+                       const float *rs) {
+    const int mr = GK_AMX_MR;
+    const int64_t nsb = (kq + 63) / 64;
+    for (int64_t ir = 0; ir < mc; ir += mr)
+        amx_tile_at(pl, ic + ir, col, (int) (mc - ir < mr ? mc - ir : mr), w, pc, kq, abuf + (ir / mr) * kq * mr, bp, rs ? rs + (ir / mr) * nsb * mr : NULL);
+}
+
+/*
+ * Up to JIT_AMX rows (one A block), each B micro-panel is used right after it is packed, so it is
+ * packed just in time into a buffer that stays in L2 (measured: M = 128 +40 %; a whole 4 MiB B panel
+ * went to L3 and back, and its packing waited on those stores); otherwise the whole B panel is
+ * packed once for all A blocks.
+ */
+static void run_rect_amx(const plan *pl, int64_t m0, int64_t m1, int64_t n0, int64_t n1, void *abuf, void *bbuf) {
+    const sipu_gemm_job *j = pl->job;
+    const int nr = GK_AMX_NR;
+    const bool jit = m1 - m0 <= JIT_AMX;
+    const int64_t kcmax = jit ? amx_kc(m1 - m0) : KC_AMX, mcmax = jit ? JIT_AMX : MC_AMX;
+    float rs[JIT_AMX * KC_AMX / GK_SCALE_BLOCK]; /* the rows x blocks of one A block */
+    for (int64_t jc = n0; jc < n1; jc += NC_AMX) {
+        int64_t nc = n1 - jc < NC_AMX ? n1 - jc : NC_AMX;
+        for (int64_t pc = 0; pc < j->k; pc += kcmax) {
+            int64_t kc = j->k - pc < kcmax ? j->k - pc : kcmax;
+            int64_t kq = ((kc + 1) / 2 + 15) / 16 * 16, nsb = (kq + 63) / 64; /* whole 16-pair steps of the tiles, zero-padded */
+            for (int64_t jr = 0; !jit && jr < nc; jr += nr)
+                pack_b_amx(pl, pc, kc, kq, jc + jr, (int) (nc - jr < nr ? nc - jr : nr), (uint32_t *) bbuf + (jr / nr) * kq * nr);
+            for (int64_t ic = m0; ic < m1; ic += mcmax) {
+                int64_t mc = m1 - ic < mcmax ? m1 - ic : mcmax;
+                pack_a_amx(j, pl->tables, ic, mc, pc, kc, kq, abuf);
+                if (j->as) amx_row_scales(j, ic, mc, pc / GK_SCALE_BLOCK, nsb, rs);
+                for (int64_t jr = 0; jr < nc; jr += nr) {
+                    int w = (int) (nc - jr < nr ? nc - jr : nr);
+                    const uint32_t *bp = (const uint32_t *) bbuf + (jit ? 0 : (jr / nr) * kq * nr);
+                    if (jit) pack_b_amx(pl, pc, kc, kq, jc + jr, w, bbuf);
+                    amx_column(pl, ic, mc, jc + jr, w, pc, kq, abuf, bp, j->as ? rs : NULL);
                 }
             }
         }
@@ -541,8 +626,9 @@ sipu_status sipu_gemm_run(const sipu_gemm_job *j, const char *fn) {
 
     const bool amx = bf && sipu_amx(), f32 = !bf && !scaled;
     plan pl = {j, isa, &tables, bf, amx, amx ? GK_AMX_MR : bf ? 14 : isa->mr, amx ? GK_AMX_NR : bf ? 32 : isa->nr,
-               scaled ? (amx ? GK_AMX_FP8_BLOCKS : 1) * GK_SCALE_BLOCK : amx ? KC_AMX : bf ? KC_BF16 : KC_F32, 0};
-    pl.mc = ((f32 ? MC_F32 : MC_TARGET) + pl.mr - 1) / pl.mr * pl.mr;
+               amx ? KC_AMX : scaled ? GK_SCALE_BLOCK : bf ? KC_BF16 : KC_F32, 0};
+    /* AMX: the A buffer holds JIT_AMX x KC_AMX, or fewer rows deeper */
+    pl.mc = amx ? JIT_AMX : ((f32 ? MC_F32 : MC_TARGET) + pl.mr - 1) / pl.mr * pl.mr;
     /* fp32: K blocks of equal depth in whole sum blocks (1024 = 576 + 448 rather than 576 + 576) */
     if (f32) {
         const int64_t sums = (j->k + SUM_F32 - 1) / SUM_F32, blocks = (j->k + KC_F32 - 1) / KC_F32;
@@ -579,6 +665,7 @@ sipu_status sipu_gemm_run(const sipu_gemm_job *j, const char *fn) {
             int64_t m0 = split_n ? 0 : t0 * munit, m1 = split_n || t1 * munit > j->m ? j->m : t1 * munit;
             int64_t n0 = split_n ? t0 * nunit : 0, n1 = !split_n || t1 * nunit > j->n ? j->n : t1 * nunit;
             if (wt) oom = !run_rect_wt(&pl, m0, m1, n0, n1, abuf, bbuf);
+            else if (pl.amx) run_rect_amx(&pl, m0, m1, n0, n1, abuf, bbuf);
             else run_rect(&pl, m0, m1, n0, n1, abuf, bbuf);
             if (pl.amx) sipu_gk_amx_end();
         }

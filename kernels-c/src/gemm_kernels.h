@@ -92,20 +92,26 @@ const gk_isa *sipu_gk_pick(void);
 
 /*
  * AMX (gemm_amx.c, only where the CPU and the OS allow the tile registers): 32 x 32 tiles of bf16
- * pair dots. a: 32 rows of kq words (pairs of K) each, row r at ap + r * kq; b: [kq][32] words as
- * the bf16 kernels take; kq a multiple of 16 (zero-padded). Each thread calls sipu_gk_amx_begin
+ * pair dots over kq pairs of K (a multiple of 16, zero-padded), in steps of 16 pairs. a: step s at
+ * ap + s * GK_AMX_STEP, its 32 rows of 16 words each contiguous (each tile load reads 1 KiB in a row,
+ * no cache-set conflicts between rows); b: [kq][32] words as the bf16 kernels take. Each thread calls sipu_gk_amx_begin
  * before its first tile and sipu_gk_amx_end after its last.
  */
 #define GK_AMX_MR 32
 #define GK_AMX_NR 32
+/* words of one K step (16 pairs) of an a or b panel */
+#define GK_AMX_STEP (16 * 32)
 void sipu_gk_amx_begin(void);
 void sipu_gk_amx_end(void);
-void sipu_gk_amx_tile(int64_t kq, const uint32_t *ap, const uint32_t *bp, float *c, int64_t ldc, int accumulate, const float *rs, float cs);
+/* c[32 x 32] = (accumulate ? c : 0) + a b over kq pairs */
+void sipu_gk_amx_tile(int64_t kq, const uint32_t *ap, const uint32_t *bp, float *c, int64_t ldc, int accumulate);
+/* the same with a as 32 rows of kq words, row r at ap + r * kq (attention's bf16 rows of Q and P) */
+void sipu_gk_amx_tile_rows(int64_t kq, const uint32_t *ap, const uint32_t *bp, float *c, int64_t ldc, int accumulate);
 /* the same tile for fp8 over kq / 64 scale blocks (rounded up): rs [block][32] row scales, cs [block] column-block scales */
 void sipu_gk_amx_tile_scaled(int64_t kq, const uint32_t *ap, const uint32_t *bp, float *c, int64_t ldc, int accumulate, const float *rs,
                              const float *cs);
-/* fp8 on AMX: KC of this many 128-blocks (as KC_AMX) */
-#define GK_AMX_FP8_BLOCKS 8
+/* scale blocks of one fp8 tile call at most (the deepest AMX K block, 4096) */
+#define GK_AMX_FP8_BLOCKS 32
 /* a rows packed for the AMX tile: h <= 32 rows of K-contiguous bf16 or e4m3 (kind GK_PK_BF16 / GK_PK_E4M3), row r at src + r * ld */
 /*
  * Decode with K-contiguous weights w (bf16, or e4m3 with fp8 set), rows at w + n * ldw: c[m * ldc + n] =
@@ -116,6 +122,8 @@ void sipu_gk_amx_tile_scaled(int64_t kq, const uint32_t *ap, const uint32_t *bp,
 #define GK_AMX_DEC_N 64
 void sipu_gk_amx_decode(int fp8, int64_t nn, int64_t k, const uint32_t *at, const uint8_t *w, int64_t ldw, int mc, float *c, int64_t ldc,
                         const float *ast, const float *bs);
+/* a b micro-panel for the AMX tile: w <= 32 K-contiguous bf16 or e4m3 columns (column j at src + j * ld) into [kqp][32] pair words, zero beyond */
+void sipu_gk_amx_pack_b(int kind, const void *src, int64_t ld, int64_t kc, int w, uint32_t *panel, int64_t kqp);
 void sipu_gk_amx_pack_a(int kind, const void *src, int64_t ld, int64_t kc, int h, uint32_t *panel, int64_t kq);
 
 /* The GEMM of one matrix pair; b is read as K x N (element strides sb0 along K, sb1 along N). */

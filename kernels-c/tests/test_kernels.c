@@ -288,10 +288,12 @@ static void check_mm_bf16_layout(int M, int K, int N, int ta_t, int tb_t, int32_
 }
 
 static void test_gemm_amx_shapes(void) {
-    static const int shapes[][3] = {{17, 33, 31}, {33, 95, 67}, {64, 256, 64}, {100, 513, 47}, {257, 300, 650}, {650, 129, 300}, {40, 1000, 1100}};
+    /* {48, 4500, 70} and {600, 1100, 40}: several AMX K blocks, deep (few rows) and 1024 (rows over one A block) */
+    static const int shapes[][3] = {{17, 33, 31}, {33, 95, 67}, {64, 256, 64}, {100, 513, 47}, {257, 300, 650}, {650, 129, 300}, {40, 1000, 1100},
+                                    {48, 4500, 70}, {600, 1100, 40}};
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
         for (int l = 0; l < 4; l++) check_mm_bf16_layout(shapes[s][0], shapes[s][1], shapes[s][2], l & 1, l >> 1, l == 1 ? SIPU_BF16 : SIPU_F32);
-    static const int f8[][3] = {{31, 300, 700}, {700, 260, 150}, {64, 128, 128}, {17, 1100, 257}};
+    static const int f8[][3] = {{31, 300, 700}, {700, 260, 150}, {64, 128, 128}, {17, 1100, 257}, {40, 4400, 200}, {530, 1200, 70}};
     for (size_t s = 0; s < sizeof f8 / sizeof f8[0]; s++) check_fp8_shape(f8[s][0], f8[s][1], f8[s][2], s & 1 ? SIPU_BF16 : SIPU_F32);
 }
 
