@@ -15,13 +15,15 @@
  * type before the second gemm). Elsewhere (f32, f16, no AMX) inputs are widened exactly to fp32 and
  * run on the fp32 microkernels, P kept in fp32.
  * Decode-like items (a handful of rows per kv head) take several kv heads at once, so the cache is
- * read key row by key row, and split their keys over the threads when there are too few items,
- * merging the splits' (max, sum, accumulator) at the end.
+ * read key row by key row (bf16 rows in place with AVX-512: attention_avx512.c), and split their
+ * keys over the threads when there are too few items, merging the splits' (max, sum, accumulator)
+ * at the end.
  *
  * Masks (SEMANTICS.md §11): query i of a sequence sits at position i + Lk - Lq; key j is visible
  * iff j <= pos + wr (wr >= 0) and j >= pos - wl (wl >= 0). Scores are scale * q.k, soft-capped as
  * softcap * tanh(s / softcap) when softcap > 0. A row without a visible key gives 0 and lse +inf.
  */
+#include "attention_avx512.h"
 #include "convert.h"
 #include "gemm_kernels.h"
 #include "internal.h"
@@ -46,6 +48,7 @@ typedef struct {
     const gk_isa *isa;
     const sipu_vtable *vt;
     bool amx;  /* bf16 on the AMX tiles (mr = nr = 32) */
+    bool kv_bf16; /* the decode rows read bf16 K and V in place (attention_avx512.c) */
     int mr, nr;
     int64_t G, qpos, rmax, rpad, dvp; /* heads per group, positions per item, rows, padded rows, padded Dv */
     int64_t dq;                 /* AMX: D rounded up to whole 32-element steps of the tiles */
@@ -342,16 +345,62 @@ static void attend_tiles(const plan *p, const item *it, const buffers *bu) {
 
 #define TILE_ROWS 16 /* keys per step of the few-row path (one page of the usual caches) */
 
+/* elements from one kv head's row of t to the next head's */
+static inline int64_t head_step(const plan *p, const sipu_tensor *t) { return t->strides[p->table ? 2 : 1]; }
+
+/* bf16 rows of keys j0 .. j0 + n of kv head hk of t; head hk + h's rows are h head strides further */
+static void bf16_rows(const plan *p, const sipu_tensor *t, int64_t b, int64_t j0, int64_t n, int64_t hk, const uint16_t **rows) {
+    for (int64_t j = 0; j < n; j++) rows[j] = (const uint16_t *) kv_row(p, t, b, j0 + j, hk);
+}
+
 /*
- * Few rows (decode): Q.K as row dot products and O += P V as row updates on fp32 copies of the tile,
- * for several kv heads at once so the cache is read key row by key row (all heads of a key are
- * adjacent) rather than one head's 256-byte pieces 4 KiB apart.
+ * S = Q K^T of keys j0 .. j0 + n for the item's R1 rows of each of its nh kv heads, into s (rows of
+ * TILE_ROWS). Without in-place bf16 the K (and V) rows are widened into kp and vp first.
  */
-static void attend_rows(const plan *p, const item *it, const buffers *bu) {
+static void rows_scores(const plan *p, const item *it, int64_t j0, int64_t n, const float *q, const buffers *bu, const uint16_t **krow,
+                        const uint16_t **vrow) {
     const sipu_tensor *k = p->k, *v = p->v;
     const int kstride = p->table ? 3 : 2;
-    const int64_t D = p->D, Dv = p->Dv, R1 = (it->i1 - it->i0) * p->G, R = it->nh * R1, nh = it->nh;
-    float *q = bu->qp, *ks = bu->kp, *vs = bu->vp, *o = bu->o;
+    const int64_t D = p->D, Dv = p->Dv, R1 = (it->i1 - it->i0) * p->G, nh = it->nh;
+    if (p->kv_bf16) {
+        bf16_rows(p, k, it->b, j0, n, it->hk, krow);
+        bf16_rows(p, v, it->b, j0, n, it->hk, vrow);
+        const int64_t hstep = head_step(p, k);
+        for (int64_t r = 0; r < nh * R1; r++)
+            sipu_attn_dot_bf16(D, q + r * D, krow, (r / R1) * hstep, (int) n, bu->s + r * TILE_ROWS);
+        return;
+    }
+    for (int64_t j = 0; j < n; j++)
+        for (int64_t hl = 0; hl < nh; hl++) {
+            row_f32(kv_row(p, k, it->b, j0 + j, it->hk + hl), k->dtype, k->strides[kstride], D, bu->kp + (hl * TILE_ROWS + j) * D);
+            row_f32(kv_row(p, v, it->b, j0 + j, it->hk + hl), v->dtype, v->strides[kstride], Dv, bu->vp + (hl * TILE_ROWS + j) * Dv);
+        }
+    for (int64_t hl = 0; hl < nh; hl++)
+        p->vt->dot_rows_f32((int) R1, (int) n, D, q + hl * R1 * D, D, bu->kp + hl * TILE_ROWS * D, D, bu->s + hl * R1 * TILE_ROWS, TILE_ROWS);
+}
+
+/* O += P V for the keys of rows_scores (the weights in s, the value rows as it left them) */
+static void rows_pv(const plan *p, const item *it, int64_t n, const buffers *bu, const uint16_t *const *vrow) {
+    const int64_t Dv = p->Dv, R1 = (it->i1 - it->i0) * p->G, nh = it->nh;
+    if (p->kv_bf16) {
+        const int64_t hstep = head_step(p, p->v);
+        for (int64_t r = 0; r < nh * R1; r++) sipu_attn_axpy_bf16(Dv, bu->s + r * TILE_ROWS, vrow, (r / R1) * hstep, (int) n, bu->o + r * Dv);
+        return;
+    }
+    for (int64_t hl = 0; hl < nh; hl++)
+        p->vt->axpy_rows_f32((int) R1, (int) n, Dv, bu->s + hl * R1 * TILE_ROWS, TILE_ROWS, bu->vp + hl * TILE_ROWS * Dv, Dv,
+                             bu->o + hl * R1 * Dv, Dv);
+}
+
+/*
+ * Few rows (decode): Q.K as row dot products and O += P V as row updates, for several kv heads at
+ * once so the cache is read key row by key row (all heads of a key are adjacent) rather than one
+ * head's 256-byte pieces 4 KiB apart; bf16 rows in place where AVX-512 is, else on fp32 copies.
+ */
+static void attend_rows(const plan *p, const item *it, const buffers *bu) {
+    const int64_t D = p->D, Dv = p->Dv, R1 = (it->i1 - it->i0) * p->G, R = it->nh * R1;
+    float *q = bu->qp, *o = bu->o;
+    const uint16_t *krow[TILE_ROWS], *vrow[TILE_ROWS];
     memset(o, 0, (size_t) (R * Dv) * 4);
     for (int64_t r = 0; r < R; r++) {
         int64_t t, h;
@@ -367,14 +416,7 @@ static void attend_rows(const plan *p, const item *it, const buffers *bu) {
     if (bhi > it->k1) bhi = it->k1;
     for (int64_t j0 = blo; j0 < bhi; j0 += TILE_ROWS) {
         const int64_t n = bhi - j0 < TILE_ROWS ? bhi - j0 : TILE_ROWS;
-        for (int64_t j = 0; j < n; j++) {
-            for (int64_t hl = 0; hl < nh; hl++) {
-                row_f32(kv_row(p, k, it->b, j0 + j, it->hk + hl), k->dtype, k->strides[kstride], D, ks + (hl * TILE_ROWS + j) * D);
-                row_f32(kv_row(p, v, it->b, j0 + j, it->hk + hl), v->dtype, v->strides[kstride], Dv, vs + (hl * TILE_ROWS + j) * Dv);
-            }
-        }
-        for (int64_t hl = 0; hl < nh; hl++)
-            p->vt->dot_rows_f32((int) R1, (int) n, D, q + hl * R1 * D, D, ks + hl * TILE_ROWS * D, D, bu->s + hl * R1 * TILE_ROWS, TILE_ROWS);
+        rows_scores(p, it, j0, n, q, bu, krow, vrow);
         for (int64_t r = 0; r < R; r++) {
             int64_t lo, hi;
             visible(p, it, it->i0 + (r % R1) / p->G, &lo, &hi);
@@ -386,9 +428,7 @@ static void attend_rows(const plan *p, const item *it, const buffers *bu) {
             }
             softmax_step(p, srow, n, a, e, &bu->m[r], &bu->l[r], o + r * Dv, Dv);
         }
-        for (int64_t hl = 0; hl < nh; hl++)
-            p->vt->axpy_rows_f32((int) R1, (int) n, Dv, bu->s + hl * R1 * TILE_ROWS, TILE_ROWS, vs + hl * TILE_ROWS * Dv, Dv,
-                                 o + hl * R1 * Dv, Dv);
+        rows_pv(p, it, n, bu, vrow);
     }
     if (it->part) {
         memcpy(it->part, o, (size_t) (R * Dv) * 4);
@@ -510,6 +550,8 @@ SIPU_API sipu_status sipu_attention(const sipu_tensor *out, const sipu_tensor *l
      * Zen 4 (14.8 vs 12.3 ms for the 512-token prefill on one thread).
      */
     p.amx = q->dtype == SIPU_BF16 && sipu_amx() && p.isa->interleave_bf16;
+    p.kv_bf16 = k->dtype == SIPU_BF16 && v->dtype == SIPU_BF16 && k->strides[p.table ? 3 : 2] == 1 && v->strides[p.table ? 3 : 2] == 1 &&
+                sipu_simd() >= SIPU_SIMD_AVX512;
     p.mr = p.amx ? GK_AMX_MR : p.isa->mr, p.nr = p.amx ? GK_AMX_NR : p.isa->nr;
     p.G = p.Hq / p.Hk;
     const int64_t target = (ROWS_TARGET + p.mr - 1) / p.mr * p.mr;
