@@ -64,22 +64,6 @@ static inline const char *kv_row(const plan *p, const sipu_tensor *t, int64_t b,
     return (const char *) t->data + ((p->cu_k[b] + j) * t->strides[0] + hk * t->strides[1]) * item;
 }
 
-/* n elements of a row (element stride `stride`) widened to fp32 */
-static void row_f32(const char *src, int32_t dtype, int64_t stride, int64_t n, float *restrict dst) {
-    if (stride == 1 && dtype == SIPU_F32) {
-        memcpy(dst, src, (size_t) n * sizeof(float));
-    } else if (stride == 1 && dtype == SIPU_BF16) {
-        const uint16_t *h = (const uint16_t *) src;
-        for (int64_t d = 0; d < n; d++) dst[d] = bf16_to_f32(h[d]);
-    } else if (stride == 1 && dtype == SIPU_F16) {
-        const uint16_t *h = (const uint16_t *) src;
-        for (int64_t d = 0; d < n; d++) dst[d] = f16_to_f32(h[d]);
-    } else {
-        const int item = sipu_itemsize(dtype);
-        for (int64_t d = 0; d < n; d++) dst[d] = load_f32(src + d * stride * item, dtype);
-    }
-}
-
 static void store_row(char *dst, int32_t dtype, int64_t stride, int64_t n, const float *restrict src, float mul) {
     if (stride == 1 && dtype == SIPU_F32) {
         float *o = (float *) dst;
@@ -168,12 +152,12 @@ static void pack_tile(const plan *p, int64_t b, int64_t hk0, int64_t nh, int64_t
     for (int64_t j = 0; j < n; j++)
         for (int64_t h = 0; h < nh; h++) {
             float *panel = kp + h * hstride + (j / nr) * D * nr + j % nr;
-            row_f32(kv_row(p, k, b, j0 + j, hk0 + h), k->dtype, k->strides[kstride], D, tmp);
+            sipu_row_to_f32_strided(kv_row(p, k, b, j0 + j, hk0 + h), k->dtype, k->strides[kstride], D, tmp);
             for (int64_t d = 0; d < D; d++) panel[d * nr] = tmp[d];
         }
     for (int64_t j = 0; j < n; j++)
         for (int64_t h = 0; h < nh; h++) {
-            row_f32(kv_row(p, v, b, j0 + j, hk0 + h), v->dtype, v->strides[kstride], Dv, tmp);
+            sipu_row_to_f32_strided(kv_row(p, v, b, j0 + j, hk0 + h), v->dtype, v->strides[kstride], Dv, tmp);
             for (int64_t c0 = 0; c0 < Dv; c0 += nr)
                 memcpy(vp + h * hstride + (c0 / nr) * TILE * nr + j * nr, tmp + c0, (size_t) (Dv - c0 < nr ? Dv - c0 : nr) * 4);
         }
@@ -242,7 +226,7 @@ static void pack_q(const plan *p, const item *it, const buffers *bu, int64_t R, 
         if (p->amx) {
             row_bf16(src, p->q->strides[2], p->D, p->dq, (uint16_t *) bu->qp + r * p->dq);
         } else {
-            row_f32(src, p->q->dtype, p->q->strides[2], p->D, bu->tmp);
+            sipu_row_to_f32_strided(src, p->q->dtype, p->q->strides[2], p->D, bu->tmp);
             float *dst = bu->qp + (r / mr) * p->D * mr + r % mr;
             for (int64_t d = 0; d < p->D; d++) dst[d * mr] = bu->tmp[d];
         }
@@ -346,6 +330,19 @@ static void attend_tiles(const plan *p, const item *it, const buffers *bu) {
 #define TILE_ROWS 16 /* keys per step of the few-row path (one page of the usual caches) */
 
 /* elements from one kv head's row of t to the next head's */
+/* The sequence b that work unit x belongs to, first[b] <= x < first[b + 1], where first[0..B] are
+ * nondecreasing prefix counts with first[0] = 0 <= x < first[B]: the largest such b, so sequences
+ * without units (equal neighbours) are skipped. */
+static int64_t sequence_of(const int64_t *first, int64_t B, int64_t x) {
+    int64_t lo = 0, hi = B;
+    while (hi - lo > 1) {
+        int64_t mid = (lo + hi) / 2;
+        if (first[mid] <= x) lo = mid;
+        else hi = mid;
+    }
+    return lo;
+}
+
 static inline int64_t head_step(const plan *p, const sipu_tensor *t) { return t->strides[p->table ? 2 : 1]; }
 
 /* bf16 rows of keys j0 .. j0 + n of kv head hk of t; head hk + h's rows are h head strides further */
@@ -372,8 +369,8 @@ static void rows_scores(const plan *p, const item *it, int64_t j0, int64_t n, co
     }
     for (int64_t j = 0; j < n; j++)
         for (int64_t hl = 0; hl < nh; hl++) {
-            row_f32(kv_row(p, k, it->b, j0 + j, it->hk + hl), k->dtype, k->strides[kstride], D, bu->kp + (hl * TILE_ROWS + j) * D);
-            row_f32(kv_row(p, v, it->b, j0 + j, it->hk + hl), v->dtype, v->strides[kstride], Dv, bu->vp + (hl * TILE_ROWS + j) * Dv);
+            sipu_row_to_f32_strided(kv_row(p, k, it->b, j0 + j, it->hk + hl), k->dtype, k->strides[kstride], D, bu->kp + (hl * TILE_ROWS + j) * D);
+            sipu_row_to_f32_strided(kv_row(p, v, it->b, j0 + j, it->hk + hl), v->dtype, v->strides[kstride], Dv, bu->vp + (hl * TILE_ROWS + j) * Dv);
         }
     for (int64_t hl = 0; hl < nh; hl++)
         p->vt->dot_rows_f32((int) R1, (int) n, D, q + hl * R1 * D, D, bu->kp + hl * TILE_ROWS * D, D, bu->s + hl * R1 * TILE_ROWS, TILE_ROWS);
@@ -405,7 +402,7 @@ static void attend_rows(const plan *p, const item *it, const buffers *bu) {
     for (int64_t r = 0; r < R; r++) {
         int64_t t, h;
         const char *src = q_row(p, it, r, &t, &h);
-        row_f32(src, p->q->dtype, p->q->strides[2], D, q + r * D);
+        sipu_row_to_f32_strided(src, p->q->dtype, p->q->strides[2], D, q + r * D);
         bu->m[r] = -INFINITY;
         bu->l[r] = 0;
     }
@@ -655,12 +652,7 @@ SIPU_API sipu_status sipu_attention(const sipu_tensor *out, const sipu_tensor *l
         if (p.amx) sipu_gk_amx_begin();
         #pragma omp for schedule(dynamic, 1)
         for (int64_t x = 0; x < ptasks; x++) {
-            int64_t lo = 0, hi = p.B; /* the sequence of task x: pfirst[lo] <= x < pfirst[lo + 1] */
-            while (hi - lo > 1) {
-                int64_t mid = (lo + hi) / 2;
-                if (pfirst[mid] <= x) lo = mid;
-                else hi = mid;
-            }
+            const int64_t lo = sequence_of(pfirst, p.B, x);
             const int64_t Lk = p.used ? p.used[lo] : p.cu_k[lo + 1] - p.cu_k[lo], nt = (Lk + TILE - 1) / TILE, local = x - pfirst[lo];
             const int64_t j0 = local * TILE, n = Lk - j0 < TILE ? Lk - j0 : TILE;
             /* tile `local` of every kv head; head hk's tiles are at poff + hk * nt * tile_words */
@@ -671,12 +663,7 @@ SIPU_API sipu_status sipu_attention(const sipu_tensor *out, const sipu_tensor *l
         /* (the implicit barrier: every tile is packed before any block reads it) */
         #pragma omp for schedule(dynamic, 1)
         for (int64_t x = 0; x < items; x++) {
-            int64_t lo = 0, hi = p.B; /* the sequence holding item x: first[lo] <= x < first[lo + 1] */
-            while (hi - lo > 1) {
-                int64_t mid = (lo + hi) / 2;
-                if (first[mid] <= x) lo = mid;
-                else hi = mid;
-            }
+            const int64_t lo = sequence_of(first, p.B, x);
             item it;
             it.b = lo;
             it.Lq = p.cu_q[lo + 1] - p.cu_q[lo];
@@ -707,13 +694,7 @@ SIPU_API sipu_status sipu_attention(const sipu_tensor *out, const sipu_tensor *l
             /* the implicit barrier of the loop above has every split written */
             #pragma omp for schedule(dynamic, 1)
             for (int64_t d = 0; d < ndec; d++) {
-                int64_t lo = 0, hi = p.B; /* the sequence of decode item d: dfirst[lo] <= d < dfirst[lo + 1] */
-                while (hi - lo > 1) {
-                    int64_t mid = (lo + hi) / 2;
-                    if (dfirst[mid] <= d) lo = mid;
-                    else hi = mid;
-                }
-                while (dfirst[lo + 1] <= d) lo++; /* skip sequences without decode items that share the prefix value */
+                const int64_t lo = sequence_of(dfirst, p.B, d);
                 item it;
                 it.b = lo;
                 it.Lq = p.cu_q[lo + 1] - p.cu_q[lo];

@@ -105,6 +105,10 @@ typedef struct {
 extern const sipu_vtable sipu_vt_scalar, sipu_vt_avx2, sipu_vt_avx512;
 const sipu_vtable *sipu_vt(void);
 
+/* n elements of dtype t, `stride` elements apart, as fp32 (load_f32's conversion); contiguous
+ * f32/bf16/f16 rows take the running ISA's row_to_f32 (exact, the same values) */
+void sipu_row_to_f32_strided(const void *src, int32_t t, int64_t stride, int64_t n, float *dst);
+
 /* Dot product in fp32 with eight running sums: a fixed order, so every thread count agrees. */
 static inline float sipu_dot_f32(const float *a, const float *b, int64_t n) {
     float s[8] = {0};

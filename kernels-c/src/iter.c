@@ -1,4 +1,5 @@
 #include "iter.h"
+#include "convert.h"
 
 typedef struct {
     int nops, ndim;                       /* ndim after coalescing; dim 0 is the innermost */
@@ -81,4 +82,13 @@ void sipu_iter_run(int nops, const sipu_tensor *const *ops, sipu_loop_fn fn, voi
             int64_t i0 = c * chunk, i1 = i0 + chunk < inner ? i0 + chunk : inner;
             run_range(&p, r, r + 1, i0, i1, fn, ctx);
         }
+}
+
+void sipu_row_to_f32_strided(const void *src, int32_t t, int64_t stride, int64_t n, float *dst) {
+    if (stride == 1 && (t == SIPU_F32 || t == SIPU_BF16 || t == SIPU_F16)) {
+        sipu_vt()->row_to_f32(t, n, src, dst);
+        return;
+    }
+    const int64_t step = stride * sipu_itemsize(t);
+    for (int64_t d = 0; d < n; d++) dst[d] = load_f32((const char *) src + d * step, t);
 }

@@ -138,21 +138,6 @@ SIPU_API sipu_status sipu_reduce_rows(int32_t op, const sipu_tensor *out, const 
     return SIPU_OK;
 }
 
-/* n elements of a row (element stride es) widened to fp32 */
-static void load_row_f32(const char *row, int32_t dtype, int64_t es, int item, int64_t n, float *restrict v) {
-    if (es == 1 && dtype == SIPU_F32) {
-        memcpy(v, row, (size_t) n * sizeof(float));
-    } else if (es == 1 && dtype == SIPU_BF16) {
-        const uint16_t *h = (const uint16_t *) row;
-        for (int64_t j = 0; j < n; j++) v[j] = bf16_to_f32(h[j]);
-    } else if (es == 1 && dtype == SIPU_F16) {
-        const uint16_t *h = (const uint16_t *) row;
-        for (int64_t j = 0; j < n; j++) v[j] = f16_to_f32(h[j]);
-    } else {
-        for (int64_t j = 0; j < n; j++) v[j] = load_f32(row + j * es * item, dtype);
-    }
-}
-
 /*
  * Softmax of fp32-computed rows by the running ISA's row kernel (vt->softmax_f32): contiguous f32
  * rows are read in place with the output row as the exp scratch; other dtypes and strides are
@@ -182,7 +167,7 @@ static sipu_status softmax_narrow(const sipu_tensor *out, const rows *x, int64_t
                 vt->softmax_f32(N, (const float *) row, (float *) o, log_softmax, narrow);
                 continue;
             }
-            load_row_f32(row, x->dtype, x->es, x->item, N, v);
+            sipu_row_to_f32_strided(row, x->dtype, x->es, N, v);
             vt->softmax_f32(N, v, e, log_softmax, narrow);
             for (int64_t j = 0; j < N; j++) store_f32(o + j * out->strides[1] * oi, out->dtype, e[j]);
         }
