@@ -7,18 +7,13 @@
  * held the cores (OpenMP threads spin while they wait, so it is not flattered by idle threads).
  * Usage: gemm_bench [seconds per case, default 0.5] [cases, e.g. "f32:16,bf16:1024,fp8:*" (M; 1024 = 1024^3)]
  */
+#include "bench_timing.h"
 #include "sipu_kernels.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static sipu_tensor desc2(void *data, int32_t dtype, int64_t s0, int64_t s1, int64_t st0, int64_t st1) {
     sipu_tensor t;
@@ -46,12 +41,6 @@ static void *filled(size_t n, int item, int32_t dtype) {
     return p;
 }
 
-static double cpu_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 static double budget = 0.5;
 static const char *only;
 
@@ -70,25 +59,10 @@ static int want(const char *kind, int64_t m) {
 }
 static double best_cpu; /* of the last best_seconds: best process CPU seconds per run / threads */
 
-typedef sipu_status (*runner)(void *ctx);
-
 static double best_seconds(runner f, void *ctx) {
-    if (f(ctx) != SIPU_OK) {
-        fprintf(stderr, "error: %s\n", sipu_last_error());
-        exit(1);
-    }
-    double best = 1e30, start = now();
-    int reps = 0;
-    best_cpu = 1e30;
-    while (reps < 3 || now() - start < budget) {
-        double t0 = now(), u0 = cpu_now();
-        f(ctx);
-        double t = now() - t0, u = (cpu_now() - u0) / sipu_get_num_threads();
-        if (t < best) best = t;
-        if (u < best_cpu) best_cpu = u;
-        if (++reps >= 1000) break;
-    }
-    return best;
+    bench_best b = bench_time(f, ctx, budget, 0);
+    best_cpu = b.cpu / sipu_get_num_threads();
+    return b.wall;
 }
 
 typedef struct { sipu_tensor o, a, b, as, bs; } args;

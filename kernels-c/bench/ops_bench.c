@@ -3,6 +3,7 @@
  * softmax, casts, fused experts, at the JMH benchmark's shapes. Prints the best time of several runs.
  * Usage: ops_bench [seconds per case, default 0.5] [substring of the case names]
  */
+#include "bench_timing.h"
 #include "sipu_kernels.h"
 
 #include <math.h>
@@ -10,12 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static sipu_tensor desc(void *data, int32_t dtype, int ndim, const int64_t *sizes) {
     sipu_tensor t;
@@ -47,48 +42,18 @@ static void *filled(size_t n, int32_t dtype) {
     return p;
 }
 
-static double cpu_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 /* with OPS_CPU set, the best process CPU time per run is reported instead of wall time (1 thread: immune to preemption) */
 static int use_cpu = -1;
 
 static double budget = 0.5;
 static const char *filter = "";
 
-typedef sipu_status (*runner)(void *ctx);
-
+/* OPS_REPS=n: exactly n timed runs */
 static double best_seconds(runner f, void *ctx) {
-    if (f(ctx) != SIPU_OK) {
-        fprintf(stderr, "error: %s\n", sipu_last_error());
-        exit(1);
-    }
-    double best = 1e30, start = now();
-    int reps = 0;
-    /* OPS_REPS=n: exactly n timed runs (for cycle counts under perf stat on a shared machine) */
-    const char *fixed = getenv("OPS_REPS");
     if (use_cpu < 0) use_cpu = getenv("OPS_CPU") != NULL;
-    double (*clk)(void) = use_cpu ? cpu_now : now;
-    if (fixed) {
-        for (int r = atoi(fixed); r > 0; r--) {
-            double t0 = clk();
-            f(ctx);
-            double t = clk() - t0;
-            if (t < best) best = t;
-        }
-        return best;
-    }
-    while (reps < 3 || now() - start < budget) {
-        double t0 = clk();
-        f(ctx);
-        double t = clk() - t0;
-        if (t < best) best = t;
-        if (++reps >= 1000) break;
-    }
-    return best;
+    const char *fixed = getenv("OPS_REPS");
+    bench_best b = bench_time(f, ctx, budget, fixed ? atoi(fixed) : 0);
+    return use_cpu ? b.cpu : b.wall;
 }
 
 static int want(const char *name) { return strstr(name, filter) != NULL; }
