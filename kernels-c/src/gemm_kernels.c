@@ -607,7 +607,9 @@ sipu_status sipu_gemm_run(const sipu_gemm_job *j, const char *fn) {
     const bool bf = isa->bf16 && exact16;
     const bool scaled = j->as != NULL;
     gk_tables tables;
-    for (int v = 0; v < 256; v++) tables.e4m3_bf16[v] = f32_to_bf16(e4m3_to_f32((uint8_t) v));
+    /* read only for e4m3 operands: other GEMMs (every decode step's) skip the 256 conversions */
+    if (j->ta == SIPU_F8E4M3FN || j->tb == SIPU_F8E4M3FN)
+        for (int v = 0; v < 256; v++) tables.e4m3_bf16[v] = f32_to_bf16(e4m3_to_f32((uint8_t) v));
     double flops = (double) j->m * (double) j->n * (double) j->k;
     int threads = sipu_threads_for(2 * flops);
 
